@@ -1,0 +1,284 @@
+"""The Bolt listeners: ``/imagine``, mentions, direct messages, replies in our threads, and buttons.
+
+Every listener acknowledges first (Bolt answers Slack as soon as ``ack()`` runs, well inside the
+3 s deadline) and hands the work to a background task this bridge keeps track of. Before
+acknowledging, each delivery's id (``event_id`` / ``trigger_id``) is recorded in SQLite: a retry
+(``X-Slack-Retry-Num``) or a duplicate, even after a restart, is acknowledged and ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from chatcanvas import messages as m
+from chatcanvas.adapters.slack import blocks as b
+from chatcanvas.adapters.slack.dedupe import Seen
+from chatcanvas.adapters.slack.files import download, is_image
+from chatcanvas.adapters.slack.progress import with_retry
+from chatcanvas.adapters.slack.render import ThreadRenderer
+from chatcanvas.adapters.slack.threads import Threads
+from chatcanvas.bot.assistant import Assistant
+from chatcanvas.config import Settings
+from chatcanvas.errors import ChatcanvasError
+from chatcanvas.types import ChatTurn, Event, Place, UserRef
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+MESSAGE_SUBTYPES = (None, "file_share", "thread_broadcast")
+_MENTION = re.compile(r"<@[UW][A-Z0-9]+(\|[^>]*)?>")
+_VARIATIONS_ASK = re.compile(r"^\s*(variations?|variants?|colou?rs?|colou?rways?)\b\s*[:\-]?\s*", re.I)
+_SPLIT = re.compile(r"\s*(?:,|;|\n|/|\band\b|\bor\b|\+)\s*", re.I)
+
+
+def strip_mentions(text: str) -> str:
+    return _MENTION.sub("", text or "").strip()
+
+
+def parse_variations(text: str) -> list[str]:
+    """'variations: navy, forest green and sand' -> ['navy', 'forest green', 'sand']."""
+    text = _VARIATIONS_ASK.sub("", strip_mentions(text))
+    text = re.sub(r"^\s*(?:make\s+(?:it|this|them)\s+)?(?:in\s+)", "", text, flags=re.I)
+    return [p.strip(" .!\"'") for p in _SPLIT.split(text) if p and p.strip(" .!\"'")]
+
+
+def asks_variations(text: str) -> bool:
+    return bool(_VARIATIONS_ASK.match(strip_mentions(text)))
+
+
+class SlackBridge:
+    """Holds the assistant and the Slack-side state; ``register`` adds its listeners to a Bolt app."""
+
+    def __init__(self, assistant: Assistant, settings: Settings) -> None:
+        self.assistant = assistant
+        self.settings = settings
+        self.seen = Seen(assistant.store)
+        self.threads = Threads(assistant.store)
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------ wiring
+
+    def register(self, app: AsyncApp) -> None:
+        app.command(self.settings.slack_command)(self.on_command)
+        app.event("app_mention")(self.on_mention)
+        app.event("message", matchers=[self.wants_message])(self.on_message)
+        app.action(re.compile(r"^chatcanvas_(reroll|vary|recipe)$"))(self.on_action)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for the work in flight (tests; graceful shutdown)."""
+        while self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout)
+            if timeout is not None:
+                break
+
+    async def aclose(self) -> None:
+        for t in list(self.tasks):
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------ gates
+
+    def refusal_for(self, channel: str, channel_type: str | None = None) -> str | None:
+        """Why this channel may not be used (allow-list, DMs), or None."""
+        is_dm = channel_type == "im" or channel.startswith("D")
+        if is_dm:
+            return None if self.settings.slack_allow_dms else m.SLACK_DMS_NOT_ALLOWED
+        allowed = self.settings.slack_channels
+        if allowed and channel not in allowed:
+            return m.SLACK_CHANNEL_NOT_ALLOWED
+        return None
+
+    def renderer(self, client: AsyncWebClient, channel: str, thread_ts: str | None, user: str) -> ThreadRenderer:
+        return ThreadRenderer(
+            client, self.assistant, channel, thread_ts, user, self.settings.slack_progress_interval_s
+        )
+
+    # ------------------------------------------------------------ slash command
+
+    async def on_command(self, args: AsyncArgs) -> None:
+        body: dict[str, Any] = args.body
+        trigger = body.get("trigger_id") or ""
+        if trigger and not await self.seen.first_time("trigger:" + trigger):
+            await args.ack()
+            return
+        text = str(body.get("text") or "").strip()
+        refusal = self.refusal_for(str(body.get("channel_id", "")))
+        if refusal:
+            await args.ack(text=refusal)
+            return
+        if not text:
+            await args.ack(text=m.SLACK_USAGE.format(command=self.settings.slack_command))
+            return
+        await args.ack()
+        self.spawn(self.run_command(args.client, body, text))
+
+    async def run_command(self, client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+        channel, user = str(body["channel_id"]), str(body["user_id"])
+        team = str(body.get("team_id") or "")
+        try:
+            root = await with_retry(
+                lambda: client.chat_postMessage(channel=channel, text=m.SLACK_ASKED.format(user=user, text=b.escape(text)))
+            )
+        except SlackApiError as exc:
+            log.info("cannot post in %s: %s", channel, exc.response.get("error"))
+            await self._respond(body, m.SLACK_NOT_IN_CHANNEL.format(bot="chatcanvas"))
+            return
+        thread_ts = str(root["ts"])
+        await self.threads.join(channel, thread_ts)
+        turn = ChatTurn(
+            who=UserRef(platform=PLATFORM, user=user, server=team),
+            where=Place(platform=PLATFORM, channel=channel, thread=thread_ts),
+            text=text,
+        )
+        await self.renderer(client, channel, thread_ts, user).render(self.assistant.handle(turn))
+
+    async def _respond(self, body: dict[str, Any], text: str) -> None:
+        url = body.get("response_url")
+        if not url:
+            return
+        from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+        try:
+            await AsyncWebhookClient(str(url)).send(text=text, response_type="ephemeral")
+        except Exception:
+            log.warning("could not answer through response_url", exc_info=True)
+
+    # ------------------------------------------------------------ events
+
+    async def on_mention(self, args: AsyncArgs) -> None:
+        body: dict[str, Any] = args.body
+        event: dict[str, Any] = body.get("event") or {}
+        if not await self._first_delivery(body, args):
+            return
+        channel, user = str(event.get("channel", "")), str(event.get("user", ""))
+        thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
+        refusal = self.refusal_for(channel, event.get("channel_type"))
+        if refusal:
+            self.spawn(self.renderer(args.client, channel, thread_ts, user).ephemeral(refusal))
+            return
+        self.spawn(self.run_turn(args.client, body, event, thread_ts))
+
+    async def wants_message(self, args: AsyncArgs) -> bool:
+        """Only the messages we answer: DMs, and replies in threads we're part of (not mentions: those
+        arrive as app_mention too). Everything else stays free for the host app's own listeners."""
+        event: dict[str, Any] = (args.body or {}).get("event") or {}
+        if event.get("subtype") not in MESSAGE_SUBTYPES or event.get("bot_id") or not event.get("user"):
+            return False
+        if event.get("channel_type") == "im":
+            return True
+        thread_ts = event.get("thread_ts")
+        if not thread_ts:
+            return False
+        bot_user = args.context.bot_user_id
+        if bot_user and f"<@{bot_user}" in str(event.get("text", "")):
+            return False
+        return await self.threads.is_ours(str(event.get("channel", "")), str(thread_ts))
+
+    async def on_message(self, args: AsyncArgs) -> None:
+        body: dict[str, Any] = args.body
+        event: dict[str, Any] = body.get("event") or {}
+        if not await self._first_delivery(body, args):
+            return
+        channel, user = str(event.get("channel", "")), str(event.get("user", ""))
+        thread_ts = str(event.get("thread_ts") or "")  # a DM answered in place, a thread in its thread
+        refusal = self.refusal_for(channel, event.get("channel_type"))
+        if refusal:
+            self.spawn(self.renderer(args.client, channel, thread_ts, user).ephemeral(refusal))
+            return
+        self.spawn(self.run_turn(args.client, body, event, thread_ts))
+
+    async def _first_delivery(self, body: dict[str, Any], args: AsyncArgs) -> bool:
+        event_id = body.get("event_id")
+        retry = args.request.headers.get("x-slack-retry-num")
+        if not event_id:
+            return True
+        fresh = await self.seen.first_time("event:" + str(event_id))
+        if not fresh:
+            log.info("ignoring a repeated delivery of %s (retry %s)", event_id, retry[0] if retry else "-")
+        return fresh
+
+    async def run_turn(
+        self, client: AsyncWebClient, body: dict[str, Any], event: dict[str, Any], thread_ts: str
+    ) -> None:
+        channel, user = str(event["channel"]), str(event["user"])
+        team = str(event.get("team") or body.get("team_id") or "")
+        who = UserRef(platform=PLATFORM, user=user, server=team)
+        where = Place(platform=PLATFORM, channel=channel, thread=thread_ts)
+        out = self.renderer(client, channel, thread_ts, user)
+        text = strip_mentions(str(event.get("text", "")))
+        await self.threads.join(channel, thread_ts)
+        events: AsyncIterator[Event]
+        try:
+            photo = [f for f in event.get("files") or [] if is_image(f)]
+            if photo:
+                await self.threads.remember_file(channel, thread_ts, str(photo[0]["id"]))
+                if not text:
+                    await out.ephemeral(m.NO_VARIATIONS)
+                    return
+                data = await download(client, photo[0], self.settings.max_upload_bytes)
+                events = self.assistant.vary_product(data, parse_variations(text), who, where)
+            elif thread_ts and asks_variations(text) and (fid := await self.threads.last_file(channel, thread_ts)):
+                data = await download(client, {"id": fid}, self.settings.max_upload_bytes)
+                events = self.assistant.vary_product(data, parse_variations(text), who, where)
+            else:
+                events = self.assistant.handle(ChatTurn(who=who, where=where, text=text))
+        except ChatcanvasError as exc:
+            await out.ephemeral(b.refusal(str(exc)))
+            return
+        await out.render(events)
+
+    # ------------------------------------------------------------ buttons
+
+    async def on_action(self, args: AsyncArgs) -> None:
+        await args.ack()
+        body: dict[str, Any] = args.body
+        trigger = body.get("trigger_id") or ""
+        if trigger and not await self.seen.first_time("trigger:" + trigger):
+            return
+        action = (body.get("actions") or [{}])[0]
+        image_id = str(action.get("value") or "")
+        channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
+        user = str((body.get("user") or {}).get("id") or "")
+        team = str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or "")
+        message = body.get("message") or {}
+        container = body.get("container") or {}
+        thread_ts = str(container.get("thread_ts") or message.get("thread_ts") or message.get("ts") or "")
+        out = self.renderer(args.client, channel, thread_ts, user)
+        refusal = self.refusal_for(channel)
+        if refusal:
+            self.spawn(out.ephemeral(refusal))
+            return
+        who = UserRef(platform=PLATFORM, user=user, server=team)
+        where = Place(platform=PLATFORM, channel=channel, thread=thread_ts)
+        kind = str(action.get("action_id"))
+        if kind == b.ACTION_RECIPE:
+            self.spawn(self.show_recipe(out, image_id))
+        elif kind == b.ACTION_REROLL:
+            self.spawn(out.render(self.assistant.reroll(image_id, who, where)))
+        elif kind == b.ACTION_VARY:
+            self.spawn(out.render(self.assistant.vary(image_id, who, where)))
+
+    async def show_recipe(self, out: ThreadRenderer, image_id: str) -> None:
+        text = await asyncio.to_thread(self.assistant.recipe, image_id)
+        await out.ephemeral(b.clip(text, 2900), blocks=b.recipe_blocks(text))
+
+
+def register(app: AsyncApp, assistant: Assistant, settings: Settings | None = None) -> SlackBridge:
+    """Add chatcanvas's listeners to an existing Bolt ``AsyncApp``; returns the bridge (for ``drain``)."""
+    bridge = SlackBridge(assistant, settings or assistant.settings)
+    bridge.register(app)
+    return bridge

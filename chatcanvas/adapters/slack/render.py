@@ -1,0 +1,124 @@
+"""Render one stream of core events into a Slack thread: a throttled progress message, the images
+uploaded inline with the rewritten prompt, buttons under them, refusals as ephemeral messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from chatcanvas import messages as m
+from chatcanvas.adapters.slack import blocks as b
+from chatcanvas.adapters.slack.files import upload_images
+from chatcanvas.adapters.slack.progress import StatusMessage, with_retry
+from chatcanvas.bot.assistant import Assistant
+from chatcanvas.types import (
+    Accepted,
+    Cancelled,
+    Event,
+    Failed,
+    Images,
+    Progress,
+    Queued,
+    Refused,
+    Started,
+    Text,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ThreadRenderer:
+    """Where to answer (channel, thread) and to whom ephemeral notes go (user)."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        assistant: Assistant,
+        channel: str,
+        thread_ts: str | None,
+        user: str,
+        interval: float,
+    ) -> None:
+        self.client = client
+        self.assistant = assistant
+        self.channel = channel
+        self.thread_ts = thread_ts or None
+        self.user = user
+        self.interval = interval
+
+    async def post(self, text: str, blocks: list[dict[str, object]] | None = None) -> None:
+        await with_retry(
+            lambda: self.client.chat_postMessage(
+                channel=self.channel, thread_ts=self.thread_ts, text=text, blocks=blocks
+            )
+        )
+
+    async def ephemeral(self, text: str, blocks: list[dict[str, object]] | None = None) -> None:
+        await with_retry(
+            lambda: self.client.chat_postEphemeral(
+                channel=self.channel, user=self.user, thread_ts=self.thread_ts, text=text, blocks=blocks
+            )
+        )
+
+    async def render(self, events: AsyncIterator[Event]) -> None:
+        """Consume ``events`` to the end; never raises (errors are logged and told in the thread)."""
+        status = StatusMessage(self.client, self.channel, self.thread_ts, self.interval)
+        lines: dict[str, str] = {}
+        prompts: dict[str, str] = {}
+
+        async def show(job_id: str, line: str) -> None:
+            lines[job_id] = line
+            await status.set(b.status_text(lines, prompts))
+
+        try:
+            async for ev in events:
+                if isinstance(ev, Text):
+                    await self.post(b.clip(ev.text, 3900))
+                elif isinstance(ev, Refused):
+                    await self.ephemeral(b.refusal(ev.reason, ev.retry_after))
+                elif isinstance(ev, Accepted):
+                    for i, job_id in enumerate(ev.job_ids):
+                        if i < len(ev.prompts):
+                            prompts[job_id] = ev.prompts[i]
+                        lines[job_id] = b.queued_line(ev.position + i)
+                    await status.set(b.status_text(lines, prompts))
+                elif isinstance(ev, Queued):
+                    await show(ev.job_id, b.queued_line(ev.position))
+                elif isinstance(ev, Started):
+                    await show(ev.job_id, m.SLACK_STARTED)
+                elif isinstance(ev, Progress):
+                    await show(ev.job_id, b.progress_line(ev.step, ev.total))
+                elif isinstance(ev, Images):
+                    await self.deliver(ev)
+                    await show(ev.job_id, m.SLACK_DONE)
+                elif isinstance(ev, Failed):
+                    if ev.job_id:
+                        await show(ev.job_id, m.SLACK_FAILED.format(reason=ev.reason))
+                        await asyncio.to_thread(self.assistant.engine.mark_delivered, ev.job_id)
+                    else:
+                        await self.post(m.SLACK_FAILED.format(reason=ev.reason))
+                elif isinstance(ev, Cancelled):
+                    await show(ev.job_id, m.SLACK_CANCELLED)
+        except asyncio.CancelledError:
+            raise
+        except SlackApiError as exc:
+            log.warning("Slack call failed while answering in %s: %s", self.channel, exc.response.get("error"))
+        except Exception:
+            log.exception("answering in Slack failed")
+            try:
+                await self.post(m.INTERNAL_ERROR)
+            except Exception:
+                log.exception("could not tell the thread either")
+        finally:
+            await status.close()
+
+    async def deliver(self, ev: Images) -> None:
+        """Upload the images (already on disk), then the buttons; mark the job delivered."""
+        if ev.images:
+            await upload_images(self.client, self.channel, self.thread_ts, ev.images)
+            await self.post(b.result_comment(ev.images), blocks=b.result_blocks(ev.images))
+        await asyncio.to_thread(self.assistant.engine.mark_delivered, ev.job_id)

@@ -1,0 +1,49 @@
+"""The threads the bot takes part in (so plain replies there continue the conversation), and the last
+image a user shared in each (for "variations" asked after the upload)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from chatcanvas.store import Store
+
+
+class Threads:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _join(self, channel: str, thread_ts: str) -> None:
+        self.store.execute(
+            "INSERT INTO slack_threads (channel, thread_ts, at) VALUES (?, ?, ?) "
+            "ON CONFLICT (channel, thread_ts) DO UPDATE SET at = excluded.at",
+            (channel, thread_ts, time.time()),
+        )
+
+    async def join(self, channel: str, thread_ts: str) -> None:
+        if thread_ts:
+            await asyncio.to_thread(self._join, channel, thread_ts)
+
+    async def is_ours(self, channel: str, thread_ts: str) -> bool:
+        rows = await asyncio.to_thread(
+            self.store.execute,
+            "SELECT 1 FROM slack_threads WHERE channel = ? AND thread_ts = ?",
+            (channel, thread_ts),
+        )
+        return bool(rows)
+
+    async def remember_file(self, channel: str, thread_ts: str, file_id: str) -> None:
+        await self.join(channel, thread_ts)
+        await asyncio.to_thread(
+            self.store.execute,
+            "UPDATE slack_threads SET last_file = ? WHERE channel = ? AND thread_ts = ?",
+            (file_id, channel, thread_ts),
+        )
+
+    async def last_file(self, channel: str, thread_ts: str) -> str | None:
+        rows = await asyncio.to_thread(
+            self.store.execute,
+            "SELECT last_file FROM slack_threads WHERE channel = ? AND thread_ts = ?",
+            (channel, thread_ts),
+        )
+        return rows[0][0] if rows and rows[0][0] else None

@@ -1,0 +1,105 @@
+"""API keys (bearer tokens) and their daily image quotas, kept in the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from chatcanvas import messages as m
+from chatcanvas.config import Settings
+from chatcanvas.errors import QuotaExceeded
+from chatcanvas.store import Store
+from chatcanvas.types import UserRef
+from chatcanvas.adapters.web.problems import Problem
+
+PLATFORM = "web"
+USER_HEADER = "x-chatcanvas-user"  # optional: the end user behind an API key (a shop's customer id)
+_SAFE = re.compile(r"[^A-Za-z0-9_.:@-]")
+
+
+def key_id(key: str) -> str:
+    """A short, stable, non-secret id for an API key."""
+    return "k" + hashlib.sha256(key.encode()).hexdigest()[:11]
+
+
+@dataclass(frozen=True)
+class Caller:
+    who: UserRef
+    key_id: str | None  # None when the server runs without keys
+
+
+def _clean(value: str) -> str:
+    return _SAFE.sub("_", value.strip())[:64]
+
+
+class ApiKeys:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.keys = [k for k in settings.api_keys if k]
+        self.quota = settings.api_key_quota_per_day
+        self.store = store
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
+
+    def caller(self, request: Request) -> Caller:
+        """Who is calling; raises 401 without a valid key when keys are configured."""
+        header_user = _clean(request.headers.get(USER_HEADER, ""))
+        if not self.enabled:
+            client = header_user or _clean(request.client.host if request.client else "") or "local"
+            return Caller(UserRef(platform=PLATFORM, user=client, server="local"), None)
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Problem(401, m.API_KEY_MISSING, headers={"WWW-Authenticate": "Bearer"})
+        for key in self.keys:
+            if hmac.compare_digest(key.encode(), token.encode()):
+                kid = key_id(key)
+                return Caller(UserRef(platform=PLATFORM, user=header_user or kid, server=kid), kid)
+        raise Problem(401, m.API_KEY_INVALID, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+    # ------------------------------------------------------------ quota
+
+    @staticmethod
+    def _today() -> tuple[str, float]:
+        now = dt.datetime.now(dt.UTC)
+        midnight = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        return now.date().isoformat(), (midnight - now).total_seconds()
+
+    def used(self, kid: str) -> int:
+        day, _ = self._today()
+        rows = self.store.execute("SELECT images FROM web_api_usage WHERE key_id = ? AND day = ?", (kid, day))
+        return int(rows[0][0]) if rows else 0
+
+    def reserve(self, caller: Caller, images: int) -> None:
+        """Count ``images`` against the caller's key for today, or raise QuotaExceeded (429)."""
+        if caller.key_id is None or images <= 0:
+            return
+        day, until_midnight = self._today()
+        with self.store.lock:
+            rows = self.store.db.execute(
+                "SELECT images FROM web_api_usage WHERE key_id = ? AND day = ?", (caller.key_id, day)
+            ).fetchall()
+            used = int(rows[0][0]) if rows else 0
+            if used + images > self.quota:
+                raise QuotaExceeded(m.API_KEY_QUOTA.format(limit=self.quota), retry_after=until_midnight)
+            self.store.db.execute(
+                "INSERT INTO web_api_usage (key_id, day, images) VALUES (?, ?, ?) "
+                "ON CONFLICT (key_id, day) DO UPDATE SET images = images + excluded.images",
+                (caller.key_id, day, images),
+            )
+
+    def refund(self, caller: Caller, images: int) -> None:
+        if caller.key_id is None or images <= 0:
+            return
+        day, _ = self._today()
+        self.store.execute(
+            "UPDATE web_api_usage SET images = MAX(0, images - ?) WHERE key_id = ? AND day = ?",
+            (images, caller.key_id, day),
+        )

@@ -1,0 +1,221 @@
+"""Settings: the only reader of the environment (and of ``.env``).
+
+Standard names where an ecosystem has them (``OPENAI_API_KEY``, ``DISCORD_TOKEN``, ``SLACK_*``),
+``CHATCANVAS_*`` for our own. ``.env.example`` documents every one.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from chatcanvas import messages as m
+from chatcanvas.errors import ConfigError
+from chatcanvas.types import Limits
+
+DEMO_MODEL_DIR = Path(__file__).parent / "generation" / "demo" / "model"
+
+
+def _default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("chatcanvas"))
+
+
+def _csv(v: object) -> object:
+    if isinstance(v, str):
+        return [s.strip() for s in v.split(",") if s.strip()]
+    return v
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CHATCANVAS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # ---- models and backends
+    model: str | None = Field(None, description="diffusers folder, .safetensors file or hub id; unset: demo")
+    backend: Literal["local", "openai"] = "local"
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    default_steps: int | None = Field(None, ge=1, le=150)
+    default_size: str | None = None  # "WxH" or "N"; unset: the model's native size
+    default_guidance: float | None = Field(None, ge=0, le=30)
+    data_dir: Path = Field(default_factory=_default_data_dir)
+
+    # ---- limits
+    max_side: int = Field(1024, ge=8, le=4096)
+    max_pixels: int = Field(1024 * 1024, ge=64)
+    max_count: int = Field(4, ge=1, le=64)
+    max_steps: int = Field(50, ge=1, le=500)
+    max_prompt_chars: int = Field(1000, ge=10, le=4000)
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_upload_pixels: int = Field(4096 * 4096, ge=64 * 64)
+
+    # ---- job engine
+    workers: int = Field(1, ge=1, le=16)
+    batch_size: int = Field(4, ge=1, le=64)
+    batch_wait_ms: int = Field(20, ge=0, le=5000)
+    max_queue: int = Field(200, ge=1)
+    max_queued_per_user: int = Field(20, ge=1)
+    max_queued_per_server: int = Field(100, ge=1)
+    rate_per_minute: float = Field(30.0, gt=0)
+    rate_burst: int = Field(20, ge=1)
+    server_rate_per_minute: float = Field(120.0, gt=0)
+    server_rate_burst: int = Field(60, ge=1)
+    max_attempts: int = Field(3, ge=1, le=20)
+    job_timeout_s: float = Field(600.0, gt=0)
+    drain_timeout_s: float = Field(30.0, ge=0)
+
+    # ---- LLM agent (any OpenAI-compatible endpoint)
+    openai_api_key: str | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
+    llm_model: str | None = None  # unset: the offline rule-based rewriter
+    llm_timeout_s: float = Field(60.0, gt=0)
+    llm_max_retries: int = Field(2, ge=0, le=10)
+
+    # ---- OpenAI images
+    openai_image_model: Literal["dall-e-3", "gpt-image-1", "dall-e-2"] = "dall-e-3"
+    openai_timeout_s: float = Field(120.0, gt=0)
+    openai_max_retries: int = Field(3, ge=0, le=10)
+    openai_quality: str | None = None  # dall-e-3: standard|hd; gpt-image-1: low|medium|high|auto
+    openai_style: Literal["vivid", "natural"] | None = None  # dall-e-3 only
+    openai_response_format: Literal["b64_json", "url"] = "b64_json"  # DALL-E; gpt-image is always b64
+    openai_concurrency: int = Field(4, ge=1, le=32)
+    openai_backoff_s: float = Field(1.0, ge=0, le=60)
+    openai_max_retry_wait_s: float = Field(60.0, ge=0)
+    openai_max_download_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    prices: dict[str, dict[str, dict[str, float]]] | None = None  # JSON; overrides the list prices
+    spend_limit_user_daily: float | None = Field(None, ge=0)
+    spend_limit_user_monthly: float | None = Field(None, ge=0)
+    spend_limit_server_daily: float | None = Field(None, ge=0)
+    spend_limit_server_monthly: float | None = Field(None, ge=0)
+
+    # ---- web
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8000, ge=0, le=65535)
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_key_quota_per_day: int = Field(500, ge=1)
+
+    # ---- Slack
+    slack_bot_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
+    slack_signing_secret: str | None = Field(None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))
+    slack_app_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
+    slack_port: int = Field(3000, ge=0, le=65535)
+    slack_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    slack_host: str = "0.0.0.0"  # HTTP mode listen address (Slack must reach it, usually via a proxy)
+    slack_allow_dms: bool = True  # direct messages are allowed even with a channel allow-list
+    slack_command: str = "/imagine"
+    slack_progress_interval_s: float = Field(1.2, ge=0, le=60)  # min seconds between chat.update calls
+
+    # ---- Discord
+    discord_token: str | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN"))
+    discord_guilds: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    discord_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    discord_allow_dms: bool = True
+    discord_nsfw_only: bool = False
+    discord_cooldown_s: float = Field(0.0, ge=0)
+
+    _csv_fields = field_validator("api_keys", "slack_channels", "discord_guilds", "discord_channels", mode="before")(
+        _csv
+    )
+
+    @field_validator("default_size")
+    @classmethod
+    def _size(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not re.fullmatch(r"\d+(x\d+)?", v):
+            raise ValueError("expected WxH like 512x512, or one number")
+        w, _, h = v.partition("x")
+        for n in (int(w), int(h or w)):
+            if n % 8 or not 8 <= n <= 4096:
+                raise ValueError("sides must be multiples of 8 between 8 and 4096")
+        return v
+
+    # ------------------------------------------------------------ derived
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        if not self.default_size:
+            return None
+        w, _, h = self.default_size.partition("x")
+        return int(w), int(h or w)
+
+    @cached_property
+    def limits(self) -> Limits:
+        return Limits(
+            max_side=self.max_side,
+            max_pixels=self.max_pixels,
+            max_count=self.max_count,
+            max_steps=self.max_steps,
+            max_prompt_chars=self.max_prompt_chars,
+        )
+
+    @property
+    def model_ref(self) -> str:
+        return self.model or str(DEMO_MODEL_DIR)
+
+    @property
+    def using_demo_model(self) -> bool:
+        return not self.model
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "chatcanvas.db"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_model)
+
+
+def env_name(field: str) -> str:
+    info = Settings.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"CHATCANVAS_{field.upper()}"
+
+
+def _accepts(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return ""
+    ann = str(info.annotation)
+    if "Literal" in ann:
+        return "Accepts one of: " + ", ".join(re.findall(r"'([^']+)'", ann)) + "."
+    words = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    bounds = [f"{words[k]} {getattr(mt, k)}" for mt in info.metadata for k in words if hasattr(mt, k)]
+    kind = "a whole number" if "int" in ann else "a number" if "float" in ann else "a value"
+    if field == "default_size":
+        return "Accepts WxH like 512x512 (multiples of 8)."
+    if bounds:
+        return f"Accepts {kind} {' and '.join(bounds)}."
+    if "bool" in ann:
+        return "Accepts true or false."
+    return ""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation error into one :class:`ConfigError` line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        var = env_name(field) if field in Settings.model_fields else field
+        raise ConfigError(m.BAD_SETTING.format(var=var, problem=err["msg"], accepts=_accepts(field)).strip()) from None

@@ -1,0 +1,57 @@
+"""The backend seam: one abstract method, capabilities as class attributes.
+
+Built-in backends register through the ``chatcanvas.backends`` entry point group, the same way a
+third-party one would (see :func:`chatcanvas.generation.registry.load_backend`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from chatcanvas.types import GeneratedImage, ImageSpec
+
+
+class StepInfo(BaseModel):
+    """What a backend reports after each denoising step (modelled on ``callback_on_step_end``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step: int  # 1-based, steps done so far
+    total: int
+    preview_png: bytes | None = None  # a small preview image, when cheap to make
+
+
+# Called from the worker thread after every step. Raise ``JobCancelled`` to stop the generation.
+StepCallback = Callable[[StepInfo], None]
+
+
+class Backend(ABC):
+    """An image generator. ``generate`` gets fully resolved specs (seed, size, steps set)."""
+
+    name: ClassVar[str] = "base"
+    supports_img2img: ClassVar[bool] = False
+    supports_inpaint: ClassVar[bool] = False
+    max_batch: ClassVar[int] = 1  # how many specs one ``generate`` call may take
+
+    @abstractmethod
+    async def generate(self, specs: list[ImageSpec], on_step: StepCallback | None = None) -> list[GeneratedImage]:
+        """Make ``spec.count`` images per spec, in order; image ``i`` of a spec uses ``seed + i``."""
+
+    def resolve(self, spec: ImageSpec) -> ImageSpec:
+        """Fill the defaults this backend knows (size, steps, guidance). Called before queueing."""
+        return spec
+
+    def batch_key(self, spec: ImageSpec) -> Hashable:
+        """Specs with equal keys may share one ``generate`` call."""
+        return (spec.model, spec.width, spec.height, spec.steps, spec.mode, spec.backend)
+
+    @property
+    def model_name(self) -> str:
+        return self.name
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""

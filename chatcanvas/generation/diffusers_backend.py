@@ -1,0 +1,333 @@
+"""The local backend: any Stable Diffusion checkpoint through diffusers' AutoPipeline classes.
+
+One instance owns one pipeline and one worker thread: the pipeline (and its scheduler, which every
+call mutates) is never touched by two threads. Text-to-image, image-to-image and inpainting share
+the loaded components through ``from_pipe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from PIL import Image
+
+from chatcanvas import messages as m
+from chatcanvas.config import DEMO_MODEL_DIR, Settings
+from chatcanvas.errors import ModelLoadError
+from chatcanvas.generation.base import Backend, StepCallback, StepInfo
+from chatcanvas.generation.metadata import png_with_recipe
+from chatcanvas.types import GeneratedImage, ImageSpec, Mode, Recipe
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+DEMO_NAME = "chatcanvas-demo"
+SAMPLERS = {
+    "DPMSolverMultistepScheduler": "DPM++ 2M",
+    "EulerDiscreteScheduler": "Euler",
+    "EulerAncestralDiscreteScheduler": "Euler a",
+    "DDIMScheduler": "DDIM",
+    "PNDMScheduler": "PLMS",
+    "LMSDiscreteScheduler": "LMS",
+    "UniPCMultistepScheduler": "UniPC",
+    "LCMScheduler": "LCM",
+}
+PREVIEW_EVERY = 4
+
+
+def resolve_model_ref(ref: str) -> str:
+    """A recipe's model name back to something loadable (the demo model has a short name)."""
+    return str(DEMO_MODEL_DIR) if ref in (DEMO_NAME, "", "demo") else ref
+
+
+def model_display_name(ref: str) -> str:
+    try:
+        if Path(ref).resolve() == DEMO_MODEL_DIR.resolve():
+            return DEMO_NAME
+    except OSError:
+        pass
+    return ref
+
+
+def model_defaults(ref: str) -> dict[str, Any]:
+    """Recommended defaults shipped beside a local checkpoint (``chatcanvas.json``), if any."""
+    p = Path(ref)
+    f = p / "chatcanvas.json" if p.is_dir() else None
+    if f is not None and f.is_file():
+        data: dict[str, Any] = json.loads(f.read_text())
+        return data
+    return {}
+
+
+def _native_size_from_folder(ref: str) -> int | None:
+    p = Path(ref)
+    try:
+        unet = json.loads((p / "unet" / "config.json").read_text())
+        vae = json.loads((p / "vae" / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    factor = 2 ** (len(vae.get("block_out_channels", [1, 2, 3, 4])) - 1)
+    sample = unet.get("sample_size", 64)
+    return int(sample if isinstance(sample, int) else sample[0]) * factor
+
+
+class DiffusersBackend(Backend):
+    name: ClassVar[str] = "local"
+    supports_img2img: ClassVar[bool] = True
+    supports_inpaint: ClassVar[bool] = True
+    max_batch: ClassVar[int] = 16
+
+    def __init__(self, settings: Settings, model: str | None = None) -> None:
+        self.settings = settings
+        self.ref = resolve_model_ref(model or settings.model_ref)
+        self.defaults = model_defaults(self.ref)
+        self._pipes: dict[Mode, Any] = {}
+        self._tokenizer: Any = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diffusers")
+        self._native: int | None = self.defaults.get("native_size") or _native_size_from_folder(self.ref)
+
+    # ------------------------------------------------------------ model
+
+    @property
+    def model_name(self) -> str:
+        return model_display_name(self.ref)
+
+    def native_size(self) -> int:
+        return self._native or 512
+
+    def device(self) -> str:
+        want = self.settings.device
+        if want != "auto":
+            return want
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+
+    def dtype(self) -> torch.dtype:
+        import torch
+
+        if self.settings.dtype != "auto":
+            return getattr(torch, self.settings.dtype)  # type: ignore[no-any-return]
+        return torch.float16 if self.device() == "cuda" else torch.float32
+
+    def load(self) -> Any:
+        """Load the text-to-image pipeline once (blocking; called in the worker thread)."""
+        if Mode.TEXT2IMG in self._pipes:
+            return self._pipes[Mode.TEXT2IMG]
+        from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline
+        from diffusers.utils import logging as dlog
+
+        if not log.isEnabledFor(logging.INFO):
+            dlog.disable_progress_bar()
+
+        ref, dtype = self.ref, self.dtype()
+        t0 = time.perf_counter()
+        try:
+            if ref.endswith((".safetensors", ".ckpt")):
+                if not Path(ref).is_file():
+                    raise ModelLoadError(m.MODEL_NOT_FOUND.format(model=ref, detail="no such file"))
+                pipe = StableDiffusionPipeline.from_single_file(ref, torch_dtype=dtype)
+            else:
+                if ref.startswith((".", "/", "~")) and not Path(ref).expanduser().is_dir():
+                    raise ModelLoadError(m.MODEL_NOT_FOUND.format(model=ref, detail="no such folder"))
+                kwargs: dict[str, Any] = {"torch_dtype": dtype}
+                if Path(ref).is_dir() and (Path(ref) / "safety_checker").is_dir() is False:
+                    kwargs["safety_checker"] = None
+                pipe = AutoPipelineForText2Image.from_pretrained(ref, **kwargs)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # diffusers / hub errors come in many types
+            offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or "offline" in str(exc).lower()
+            text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            if offline or "connect" in str(exc).lower() or "resolve" in str(exc).lower():
+                raise ModelLoadError(m.MODEL_OFFLINE.format(model=ref)) from exc
+            raise ModelLoadError(m.MODEL_NOT_FOUND.format(model=ref, detail=text)) from exc
+        pipe = pipe.to(self.device())
+        pipe.set_progress_bar_config(disable=True)
+        self._native = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
+        self._pipes[Mode.TEXT2IMG] = pipe
+        log.info("loaded %s on %s in %.1fs", self.model_name, self.device(), time.perf_counter() - t0)
+        return pipe
+
+    def pipe_for(self, mode: Mode) -> Any:
+        base = self.load()
+        if mode not in self._pipes:
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
+            cls = AutoPipelineForImage2Image if mode == Mode.IMG2IMG else AutoPipelineForInpainting
+            pipe = cls.from_pipe(base)
+            pipe.set_progress_bar_config(disable=True)
+            self._pipes[mode] = pipe
+        return self._pipes[mode]
+
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            if Mode.TEXT2IMG in self._pipes:
+                self._tokenizer = self._pipes[Mode.TEXT2IMG].tokenizer
+            elif Path(self.ref).is_dir():
+                from transformers import CLIPTokenizer
+
+                self._tokenizer = CLIPTokenizer.from_pretrained(self.ref, subfolder="tokenizer")
+        return self._tokenizer
+
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens the text encoder sees, without the start/end tokens (the window holds 75)."""
+        tok = self.tokenizer()
+        if tok is None:
+            return None
+        return len(tok(text, truncation=False)["input_ids"]) - 2
+
+    # ------------------------------------------------------------ specs
+
+    def resolve(self, spec: ImageSpec) -> ImageSpec:
+        upd: dict[str, Any] = {}
+        if spec.width is None or spec.height is None:
+            size = self.settings.size
+            base_w, base_h = size if size else (self.native_size(), self.native_size())
+            if spec.width is None and spec.height is None:
+                upd["width"], upd["height"] = base_w, base_h
+            elif spec.width is None:
+                upd["width"] = base_w
+            else:
+                upd["height"] = base_h
+        if spec.steps is None:
+            upd["steps"] = self.settings.default_steps or self.defaults.get("default_steps", 25)
+        if spec.guidance is None:
+            upd["guidance"] = self.settings.default_guidance or self.defaults.get("default_guidance", 7.0)
+        upd["model"] = self.model_name
+        upd["backend"] = self.name
+        return spec.model_copy(update=upd)
+
+    def batch_key(self, spec: ImageSpec) -> tuple[object, ...]:
+        return (spec.model, spec.width, spec.height, spec.steps, spec.guidance, spec.mode, spec.strength)
+
+    # ------------------------------------------------------------ generation
+
+    async def generate(self, specs: list[ImageSpec], on_step: StepCallback | None = None) -> list[GeneratedImage]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._generate_sync, specs, on_step)
+
+    def _load_image(self, ref: str, size: tuple[int, int], mode: str = "RGB") -> Image.Image:
+        from chatcanvas.store.db import read_image_ref
+
+        with Image.open(io.BytesIO(read_image_ref(self.settings.images_dir, ref))) as im:
+            return im.convert(mode).resize(size, Image.Resampling.LANCZOS)
+
+    def _generate_sync(self, specs: list[ImageSpec], on_step: StepCallback | None) -> list[GeneratedImage]:
+        import torch
+
+        first = specs[0]
+        mode = first.mode
+        pipe = self.pipe_for(mode)
+        w, h = int(first.width or self.native_size()), int(first.height or self.native_size())
+        steps, guidance = int(first.steps or 20), float(first.guidance or 7.0)
+        dev = self.device()
+        gen_dev = "cpu" if dev == "mps" else dev
+        prompts, negatives, generators, seeds, owners = [], [], [], [], []
+        inits, masks = [], []
+        for spec in specs:
+            for i in range(spec.count):
+                seed = ((spec.seed or 0) + i) % 2**32
+                prompts.append(spec.prompt)
+                negatives.append(spec.negative_prompt)
+                generators.append(torch.Generator(gen_dev).manual_seed(seed))
+                seeds.append(seed)
+                owners.append(spec)
+                if spec.init_image:
+                    inits.append(self._load_image(spec.init_image, (w, h)))
+                if spec.mask_image:
+                    masks.append(self._load_image(spec.mask_image, (w, h), "L"))
+
+        def step_end(p: Any, i: int, t: Any, kw: dict[str, Any]) -> dict[str, Any]:
+            if on_step is not None:
+                total = int(getattr(p, "num_timesteps", steps) or steps)
+                preview = None
+                if (i + 1) % PREVIEW_EVERY == 0 and i + 1 < total:
+                    preview = self._preview(p, kw["latents"][:1])
+                on_step(StepInfo(step=i + 1, total=total, preview_png=preview))
+            return kw
+
+        kwargs: dict[str, Any] = dict(
+            prompt=prompts,
+            negative_prompt=negatives if any(negatives) else None,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=generators,
+            callback_on_step_end=step_end,
+            callback_on_step_end_tensor_inputs=["latents"],
+        )
+        if mode == Mode.TEXT2IMG:
+            kwargs.update(width=w, height=h)
+        else:
+            kwargs.update(image=inits, strength=first.strength)
+            if mode == Mode.INPAINT:
+                kwargs.update(mask_image=masks, width=w, height=h)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = pipe(**kwargs).images
+        seconds = (time.perf_counter() - t0) / max(1, len(out))
+        sampler = SAMPLERS.get(type(pipe.scheduler).__name__, type(pipe.scheduler).__name__)
+        images = []
+        for img, seed, spec in zip(out, seeds, owners, strict=True):
+            recipe = Recipe(
+                prompt=spec.prompt,
+                negative_prompt=spec.negative_prompt,
+                width=img.width,
+                height=img.height,
+                seed=seed,
+                steps=steps,
+                guidance=guidance,
+                sampler=sampler,
+                model=self.model_name,
+                backend=self.name,
+                mode=mode,
+                strength=spec.strength if mode != Mode.TEXT2IMG else None,
+                init_image=spec.init_image,
+                mask_image=spec.mask_image,
+                style=spec.style,
+            )
+            images.append(GeneratedImage(png=png_with_recipe(img, recipe), recipe=recipe, seconds=seconds))
+        return images
+
+    def _preview(self, pipe: Any, latents: Any) -> bytes | None:
+        """A small preview of the current latents: the VAE for small images, else a linear guess."""
+        import torch
+
+        try:
+            with torch.inference_mode():
+                if latents.shape[-1] <= 32:
+                    x = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample[0]
+                    rgb = ((x.clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0)
+                else:  # SD 1.x latent -> RGB approximation
+                    f = torch.tensor(
+                        [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]],
+                        dtype=latents.dtype,
+                        device=latents.device,
+                    )
+                    rgb = ((latents[0].permute(1, 2, 0) @ f).clamp(-1, 1) + 1) * 127.5
+            im = Image.fromarray(rgb.to("cpu", torch.uint8).numpy())
+            im.thumbnail((128, 128))
+            buf = io.BytesIO()
+            im.save(buf, format="PNG")
+            return buf.getvalue()
+        except Exception:  # a preview is a nicety; never fail a job for it
+            log.debug("preview failed", exc_info=True)
+            return None
+
+    async def aclose(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pipes.clear()

@@ -1,0 +1,476 @@
+"""The job engine: one persistent, fair queue for every platform, with micro-batching.
+
+A job is one :class:`ImageSpec` (``count`` images) from one user. ``submit`` records it in SQLite
+before it returns; workers take jobs round-robin across servers and users, run compatible ones as
+one backend call, write the images (fsynced) and only then mark the job done. On start, queued and
+interrupted jobs are taken up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from chatcanvas import messages as m
+from chatcanvas.config import Settings
+from chatcanvas.errors import Busy, ChatcanvasError, JobCancelled, QuotaExceeded
+from chatcanvas.generation.base import Backend, StepInfo
+from chatcanvas.generation.jobs import JobRecord, JobStatus, JobTable
+from chatcanvas.generation.queue import FairQueue, TokenBucket
+from chatcanvas.store import Store
+from chatcanvas.types import (
+    TERMINAL,
+    Cancelled,
+    Failed,
+    GeneratedImage,
+    ImageSpec,
+    Images,
+    JobEvent,
+    Place,
+    Progress,
+    Queued,
+    Started,
+    UserRef,
+)
+
+log = logging.getLogger(__name__)
+
+# Checks run before a job is accepted (e.g. spending limits); raise QuotaExceeded to refuse.
+Admission = Callable[[ImageSpec, UserRef], None]
+# Called when a job is done, with its images (e.g. to record what it cost).
+DoneHook = Callable[[JobRecord, list[GeneratedImage]], None]
+
+_FINISHED_KEPT = 2000
+
+
+@dataclass
+class _Live:
+    """A job's in-memory side: its events so far and who is waiting for more."""
+
+    record: JobRecord
+    events: list[JobEvent] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel: bool = False
+    requeue: bool = False
+    deadline: float = 0.0
+
+    def emit(self, ev: JobEvent) -> None:
+        self.events.append(ev)
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        backends: dict[str, Callable[[], Backend]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.table = JobTable(store)
+        self.admission: list[Admission] = []
+        self.on_done: list[DoneHook] = []
+        self._factories = backends or {}
+        self._pools: dict[str, list[Backend]] = {}
+        self._queues: dict[str, FairQueue] = {}
+        self._live: dict[str, _Live] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._user_buckets: dict[str, TokenBucket] = {}
+        self._server_buckets: dict[str, TokenBucket] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running: set[str] = set()
+        self._accepting = False
+        self._stopping = False
+
+    # ------------------------------------------------------------ backends
+
+    def backend_name(self, spec: ImageSpec) -> str:
+        return spec.backend or self.settings.backend
+
+    def backend(self, name: str | None = None) -> Backend:
+        """The first backend of a pool (for resolving specs, counting tokens); made on first use."""
+        name = name or self.settings.backend
+        pool = self._pools.get(name)
+        if not pool:
+            factory = self._factories.get(name)
+            if factory is None:
+                from chatcanvas.generation.registry import load_backend
+
+                def factory(name: str = name) -> Backend:
+                    return load_backend(name, self.settings)
+
+                self._factories[name] = factory
+            size = self.settings.workers if name == "local" else max(4, self.settings.workers)
+            pool = self._pools[name] = [factory() for _ in range(size)]
+            self._queues.setdefault(name, FairQueue())
+            self._wake.setdefault(name, asyncio.Event())
+            if self._accepting:
+                self._start_workers(name)
+        return pool[0]
+
+    def _start_workers(self, name: str) -> None:
+        for i, be in enumerate(self._pools[name]):
+            self._tasks.append(asyncio.create_task(self._worker(name, be), name=f"worker-{name}-{i}"))
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Take up queued and interrupted jobs, then start the workers."""
+        self._accepting = True
+        for name in list(self._pools):
+            self._start_workers(name)
+        for rec in self.table.unfinished():
+            if rec.status == JobStatus.RUNNING:
+                self.table.set_status(rec.id, JobStatus.QUEUED)
+                self.table.log_event(rec.id, "requeued", {"reason": "restart"})
+                if rec.attempts >= self.settings.max_attempts:
+                    self._finish_failed(rec.id, m.JOB_GAVE_UP.format(n=rec.attempts))
+                    continue
+            rec = self.table.get(rec.id) or rec
+            live = self._live[rec.id] = _Live(rec)
+            name = self.backend_name(rec.spec)
+            self.backend(name)
+            self._queues[name].push(rec.who.server, rec.who.key, rec.id)
+            live.emit(Queued(job_id=rec.id, position=0))
+            self._wake[name].set()
+        self._announce_positions()
+
+    async def shutdown(self, drain_timeout: float | None = None) -> None:
+        """Stop taking work; let running jobs finish for a while, then put them back in the queue."""
+        self._accepting = False
+        self._stopping = True
+        for ev in self._wake.values():
+            ev.set()
+        timeout = self.settings.drain_timeout_s if drain_timeout is None else drain_timeout
+        deadline = time.monotonic() + timeout
+        while self._running and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for job_id in list(self._running):
+            live = self._live.get(job_id)
+            if live:
+                live.requeue = True
+        while self._running and time.monotonic() < deadline + 10:
+            await asyncio.sleep(0.05)
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for pool in self._pools.values():
+            for be in pool:
+                await be.aclose()
+
+    # ------------------------------------------------------------ submit
+
+    def _admit(self, spec: ImageSpec, who: UserRef, name: str) -> None:
+        s = self.settings
+        total = sum(len(q) for q in self._queues.values())
+        if total >= s.max_queue:
+            raise Busy(m.QUEUE_FULL.format(n=total), retry_after=60)
+        q = self._queues[name]
+        mine = sum(qq.count(user=who.key) for qq in self._queues.values())
+        if mine >= s.max_queued_per_user:
+            raise QuotaExceeded(m.USER_QUEUE_FULL.format(n=mine, limit=s.max_queued_per_user))
+        if who.server and q.count(server=who.server) >= s.max_queued_per_server:
+            n = q.count(server=who.server)
+            raise QuotaExceeded(m.SERVER_QUEUE_FULL.format(n=n, limit=s.max_queued_per_server), retry_after=30)
+        ub = self._user_buckets.setdefault(who.key, TokenBucket(s.rate_per_minute, s.rate_burst))
+        wait = ub.wait_time()
+        if wait > 0:
+            raise QuotaExceeded(m.RATE_LIMITED.format(rate=s.rate_per_minute, wait=wait), retry_after=wait)
+        sb = None
+        if who.server:
+            skey = f"{who.platform}:{who.server}"
+            sb = self._server_buckets.setdefault(skey, TokenBucket(s.server_rate_per_minute, s.server_rate_burst))
+            wait = sb.wait_time()
+            if wait > 0:
+                rate = s.server_rate_per_minute
+                raise QuotaExceeded(m.SERVER_RATE_LIMITED.format(rate=rate, wait=wait), retry_after=wait)
+        for check in self.admission:
+            check(spec, who)
+        ub.take()
+        if sb is not None:
+            sb.take()
+
+    def prepare(self, spec: ImageSpec) -> ImageSpec:
+        """Check the limits and fill every default, the seed included, so the job is exactly repeatable."""
+        spec = self.settings.limits.check(spec)
+        name = self.backend_name(spec)
+        spec = self.backend(name).resolve(spec.model_copy(update={"backend": name}))
+        spec = self.settings.limits.check(spec)
+        if spec.seed is None:
+            spec = spec.model_copy(update={"seed": secrets.randbelow(2**32)})
+        return spec
+
+    async def submit(self, spec: ImageSpec, who: UserRef, where: Place, prompt_in: str = "") -> JobRecord:
+        """Record the job and queue it; returns at once. Raises QuotaExceeded / Busy / SpecError."""
+        if not self._accepting:
+            raise Busy(m.SHUTTING_DOWN, retry_after=10)
+        spec = self.prepare(spec)
+        name = self.backend_name(spec)
+        self._admit(spec, who, name)
+        job_id = secrets.token_hex(8)
+        rec = self.table.insert(job_id, spec, who, where, prompt_in)
+        self.table.log_event(job_id, "queued", {})
+        live = self._live[job_id] = _Live(rec)
+        self._queues[name].push(who.server, who.key, job_id)
+        live.emit(Queued(job_id=job_id, position=self.position(job_id)))
+        self._wake[name].set()
+        self._forget_old()
+        return rec
+
+    def position(self, job_id: str) -> int:
+        """How many jobs will start before this one (0: next)."""
+        for q in self._queues.values():
+            order = q.order()
+            if job_id in order:
+                return order.index(job_id) + sum(1 for j in self._running if j in order)
+        return 0
+
+    def _announce_positions(self) -> None:
+        for q in self._queues.values():
+            for pos, job_id in enumerate(q.order()):
+                live = self._live.get(job_id)
+                if live is None:
+                    continue
+                last = next((e for e in reversed(live.events) if isinstance(e, Queued)), None)
+                if last is None or last.position != pos:
+                    live.emit(Queued(job_id=job_id, position=pos))
+
+    # ------------------------------------------------------------ queries
+
+    def job(self, job_id: str) -> JobRecord | None:
+        return self.table.get(job_id)
+
+    def jobs(self, who: UserRef | None = None, status: JobStatus | None = None, limit: int = 50) -> list[JobRecord]:
+        clauses, params = [], []
+        if who is not None:
+            clauses += ["platform = ?", "user_id = ?"]
+            params += [who.platform, who.user]
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status.value)
+        return self.table.query(" AND ".join(clauses) or "1", tuple(params), limit)
+
+    def undelivered(self, platform: str) -> list[JobRecord]:
+        return self.table.query(
+            "platform = ? AND delivered = 0 AND status IN ('done', 'failed')", (platform,), limit=500
+        )
+
+    def mark_delivered(self, job_id: str) -> None:
+        self.table.mark_delivered(job_id)
+
+    async def follow(self, job_id: str) -> AsyncIterator[JobEvent]:
+        """Every event of a job so far, then new ones as they come, ending with its last."""
+        live = self._live.get(job_id)
+        if live is None:
+            rec = self.table.get(job_id)
+            if rec is None:
+                yield Failed(job_id=job_id, reason=m.NO_SUCH_JOB.format(job_id=job_id))
+                return
+            yield self._terminal_from_record(rec)
+            return
+        i = 0
+        while True:
+            while i < len(live.events):
+                ev = live.events[i]
+                i += 1
+                yield ev
+                if isinstance(ev, TERMINAL):
+                    return
+            await live.changed.wait()
+
+    def _terminal_from_record(self, rec: JobRecord) -> JobEvent:
+        if rec.status == JobStatus.DONE:
+            imgs = [self.store.image(i) for i in rec.image_ids]
+            return Images(job_id=rec.id, images=tuple(i for i in imgs if i is not None))
+        if rec.status == JobStatus.CANCELLED:
+            return Cancelled(job_id=rec.id)
+        if rec.status == JobStatus.FAILED:
+            return Failed(job_id=rec.id, reason=rec.error or m.JOB_FAILED.format(detail="unknown"))
+        return Queued(job_id=rec.id, position=self.position(rec.id))
+
+    # ------------------------------------------------------------ cancel / retry
+
+    async def cancel(self, job_id: str, who: UserRef | None = None) -> bool:
+        """Cancel a queued job, or stop a running one at its next step. ``who`` must own it (None: admin)."""
+        rec = self.table.get(job_id)
+        if rec is None or rec.status.finished:
+            return False
+        if who is not None and (who.platform, who.user) != (rec.who.platform, rec.who.user):
+            raise QuotaExceeded(m.NOT_YOUR_JOB)
+        live = self._live.get(job_id)
+        for q in self._queues.values():
+            if q.remove(job_id):
+                self._finish_cancelled(job_id)
+                self._announce_positions()
+                return True
+        if live is not None:
+            live.cancel = True
+            return True
+        self._finish_cancelled(job_id)
+        return True
+
+    async def retry(self, job_id: str) -> JobRecord:
+        """Run a finished job's exact spec again as a new job for the same user."""
+        rec = self.table.get(job_id)
+        if rec is None:
+            raise ChatcanvasError(m.NO_SUCH_JOB.format(job_id=job_id))
+        return await self.submit(rec.spec, rec.who, rec.where, rec.prompt_in)
+
+    # ------------------------------------------------------------ workers
+
+    def _forget_old(self) -> None:
+        if len(self._live) <= _FINISHED_KEPT:
+            return
+        for job_id in [j for j, lv in self._live.items() if lv.events and isinstance(lv.events[-1], TERMINAL)]:
+            if len(self._live) <= _FINISHED_KEPT // 2:
+                break
+            del self._live[job_id]
+
+    async def _next_batch(self, name: str, backend: Backend) -> list[_Live]:
+        q, wake = self._queues[name], self._wake[name]
+        while True:
+            if self._stopping:
+                return []
+            job_id = q.pop()
+            if job_id is not None:
+                break
+            wake.clear()
+            await wake.wait()
+        first = self._live[job_id]
+        batch = [first]
+        key = backend.batch_key(first.record.spec)
+        limit = min(self.settings.batch_size, backend.max_batch)
+
+        def compatible(other: str) -> bool:
+            return backend.batch_key(self._live[other].record.spec) == key
+
+        deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
+        while len(batch) < limit:
+            other = q.pop(compatible)
+            if other is not None:
+                batch.append(self._live[other])
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0 or self._stopping:
+                break
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), left)
+            except TimeoutError:
+                break
+        return batch
+
+    async def _worker(self, name: str, backend: Backend) -> None:
+        while not self._stopping:
+            batch = await self._next_batch(name, backend)
+            if not batch:
+                return
+            ids = [lv.record.id for lv in batch]
+            self._running.update(ids)
+            try:
+                await self._run(backend, batch)
+            except Exception:  # never let a worker die
+                log.exception("worker %s crashed on %s", name, ids)
+                for lv in batch:
+                    self._finish_failed(lv.record.id, m.INTERNAL_ERROR)
+            finally:
+                self._running.difference_update(ids)
+                self._announce_positions()
+
+    async def _run(self, backend: Backend, batch: list[_Live]) -> None:
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        for lv in batch:
+            self.table.set_status(lv.record.id, JobStatus.RUNNING)
+            self.table.log_event(lv.record.id, "started", {"batch": len(batch)})
+            lv.deadline = now + self.settings.job_timeout_s
+            lv.emit(Started(job_id=lv.record.id))
+        self._announce_positions()
+
+        def on_step(info: StepInfo) -> None:  # runs in the worker thread
+            def emit() -> None:
+                for lv in batch:
+                    if not lv.cancel:
+                        prog = Progress(job_id=lv.record.id, step=info.step, total=info.total, preview=info.preview_png)
+                        lv.emit(prog)
+
+            loop.call_soon_threadsafe(emit)
+            t = time.monotonic()
+            if all(lv.cancel or lv.requeue or t > lv.deadline for lv in batch):
+                raise JobCancelled("stopped")
+
+        specs = [lv.record.spec for lv in batch]
+        try:
+            images = await asyncio.wait_for(backend.generate(specs, on_step), self.settings.job_timeout_s + 5)
+        except (JobCancelled, TimeoutError):
+            for lv in batch:
+                self._stopped(lv)
+            return
+        except ChatcanvasError as exc:
+            for lv in batch:
+                self._finish_failed(lv.record.id, str(exc))
+            return
+        except Exception as exc:
+            log.exception("generation failed for %s", [lv.record.id for lv in batch])
+            for lv in batch:
+                self._finish_failed(lv.record.id, m.JOB_FAILED.format(detail=type(exc).__name__))
+            return
+        i = 0
+        for lv in batch:
+            mine = images[i : i + lv.record.spec.count]
+            i += lv.record.spec.count
+            if lv.cancel:
+                self._finish_cancelled(lv.record.id)
+            elif lv.requeue:
+                self._stopped(lv)
+            else:
+                await self._finish_done(lv, mine)
+
+    def _stopped(self, lv: _Live) -> None:
+        job_id = lv.record.id
+        if lv.requeue:  # shutting down: back to the queue, taken up on the next start
+            self.table.set_status(job_id, JobStatus.QUEUED)
+            self.table.log_event(job_id, "requeued", {"reason": "shutdown"})
+        elif lv.cancel:
+            self._finish_cancelled(job_id)
+        else:
+            self._finish_failed(job_id, m.JOB_TIMED_OUT.format(limit=self.settings.job_timeout_s))
+
+    async def _finish_done(self, lv: _Live, images: list[GeneratedImage]) -> None:
+        job_id = lv.record.id
+
+        def write() -> list[GeneratedImage]:
+            return [img.model_copy(update={"path": str(self.store.write_image_file(img))}) for img in images]
+
+        stored = await asyncio.to_thread(write)
+        self.table.finish_with_images(job_id, stored)
+        self.table.log_event(job_id, "done", {"images": [i.id for i in stored]})
+        rec = self.table.get(job_id) or lv.record
+        for hook in self.on_done:
+            try:
+                hook(rec, stored)
+            except Exception:
+                log.exception("done hook failed for %s", job_id)
+        lv.record = rec
+        lv.emit(Images(job_id=job_id, images=tuple(stored)))
+
+    def _finish_failed(self, job_id: str, reason: str) -> None:
+        self.table.set_status(job_id, JobStatus.FAILED, reason)
+        self.table.log_event(job_id, "failed", {"reason": reason})
+        live = self._live.get(job_id)
+        if live:
+            live.emit(Failed(job_id=job_id, reason=reason))
+
+    def _finish_cancelled(self, job_id: str) -> None:
+        self.table.set_status(job_id, JobStatus.CANCELLED, m.JOB_CANCELLED)
+        self.table.log_event(job_id, "cancelled", {})
+        live = self._live.get(job_id)
+        if live:
+            live.emit(Cancelled(job_id=job_id))

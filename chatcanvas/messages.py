@@ -1,0 +1,152 @@
+"""Every user-facing string in one place."""
+
+PROMPT_TOO_LONG = "The prompt is {n} characters; the limit is {limit}. Please shorten it."
+SIZE_TOO_BIG = "The {name} {n}px is over the limit of {limit}px."
+TOO_MANY_PIXELS = "{w}x{h} is more pixels than allowed ({limit} at most)."
+COUNT_TOO_BIG = "{n} images is over the limit of {limit} per request."
+STEPS_TOO_BIG = "{n} steps is over the limit of {limit}."
+GUIDANCE_TOO_BIG = "Guidance {n} is over the limit of {limit}."
+CLAMPED_PROMPT = "The prompt was cut to the {limit}-character limit."
+CLAMPED_COUNT = "You asked for {n} images; the limit is {limit}, so I made {limit}."
+CLAMPED_STEPS = "{n} steps is over the limit; using {limit}."
+CLAMPED_SIZE = "{w}x{h} is over the size limit; using {nw}x{nh}."
+
+BAD_SETTING = "Bad setting {var}: {problem}. {accepts}"
+DEMO_MODEL_IN_USE = (
+    "Using the bundled demo model (64x64 product photos: t-shirt, mug, sneaker, cap, tote bag). "
+    "Set CHATCANVAS_MODEL to a real checkpoint, e.g. stabilityai/sd-turbo or a local .safetensors file."
+)
+MODEL_NOT_FOUND = (
+    "Could not load model {model!r}: {detail}. Point CHATCANVAS_MODEL (or --model) at a local diffusers "
+    "folder or .safetensors file, or a Hugging Face id while online."
+)
+MODEL_OFFLINE = (
+    "Could not load model {model!r}: it is not in the local cache and HF_HUB_OFFLINE is set (or there is "
+    "no network). Download it once while online, or point CHATCANVAS_MODEL at a local folder or file."
+)
+QUEUE_FULL = "The queue is full right now ({n} jobs waiting). Please try again in a minute."
+USER_QUEUE_FULL = "You already have {n} images waiting (limit {limit}). Wait for them to finish first."
+SERVER_QUEUE_FULL = "This server already has {n} images waiting (limit {limit}). Please try again shortly."
+RATE_LIMITED = "You're asking faster than the limit of {rate} per minute. Try again in {wait:.0f} s."
+JOB_TIMED_OUT = "The image took longer than {limit:.0f} s and was stopped. Try fewer steps or a smaller size."
+JOB_FAILED = "Image generation failed: {detail}"
+JOB_CANCELLED = "Cancelled."
+JOB_INTERRUPTED = "Interrupted by a restart; it will run again."
+NOT_YOUR_JOB = "That job isn't yours to cancel."
+NO_SUCH_JOB = "There is no job {job_id}."
+NOT_AN_IMAGE = "That file isn't an image I can read (PNG, JPEG or WebP)."
+IMAGE_TOO_LARGE = "That image is too large ({detail}). The limit is {limit}."
+CONTENT_POLICY = "The request was refused by the provider's content policy: {detail}"
+BACKEND_TIMEOUT = "The image service did not answer within {limit:.0f} s. Please try again."
+BACKEND_UNAVAILABLE = "The image service is unavailable ({detail}). Please try again later."
+SPEND_LIMIT = "You've reached the {period} spending limit of ${limit:.2f} (spent ${spent:.2f})."
+INTERNAL_ERROR = "Something went wrong on our side; the error was logged. Please try again."
+NO_SUCH_IMAGE = "There is no image {ref}; it may have been deleted."
+
+# ---- OpenAI images (generation/openai_backend.py, pricing.py, spending.py)
+OPENAI_NO_KEY = (
+    "The openai backend needs an API key: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local "
+    "OpenAI-compatible server)."
+)
+OPENAI_BAD_QUALITY = "Bad setting CHATCANVAS_OPENAI_QUALITY: {model} accepts {accepts}, not {quality!r}."
+OPENAI_NO_EDITS = (
+    "{model} can't edit or vary images. Set CHATCANVAS_OPENAI_IMAGE_MODEL=gpt-image-1 (or dall-e-2 with a "
+    "mask) for edits and product variations."
+)
+OPENAI_NEEDS_MASK = "{model} can only edit inside a mask. Send a mask, or use gpt-image-1 for variations."
+OPENAI_PROMPT_TOO_LONG = "The prompt is {n} characters; {model} takes at most {limit}. Please shorten it."
+OPENAI_AUTH = "The image service rejected the API key ({detail}). Check OPENAI_API_KEY."
+OPENAI_REJECTED = "The image service rejected the request: {detail}"
+OPENAI_BAD_IMAGE = "The image service returned something that isn't an image ({detail})."
+OPENAI_DOWNLOAD_FAILED = "Could not download the image the service made ({detail})."
+OPENAI_DOWNLOAD_TOO_BIG = "The image the service made is larger than the {limit} byte download limit."
+PRICE_MISSING = (
+    "No price for {model} {quality} {size}: add it to CHATCANVAS_PRICES, "
+    'e.g. {{"{model}": {{"{quality}": {{"{size}": 0.04}}}}}}.'
+)
+SPEND_LIMIT_WOULD_EXCEED = (
+    "That would cost about ${cost:.2f}, over your {period} spending limit of ${limit:.2f} "
+    "(spent ${spent:.2f})."
+)
+SERVER_SPEND_LIMIT = (
+    "This server has reached its {period} image spending limit of ${limit:.2f} (spent ${spent:.2f}; this "
+    "request would cost about ${cost:.2f})."
+)
+USAGE_EMPTY = "No image spending recorded yet."
+
+# ---- web adapter, uploads, product variations
+NO_PRODUCT_FOUND = (
+    "I couldn't find a product in that photo: it looks like a plain background. "
+    "Send a photo of the product on a white or plain background, or add a mask."
+)
+BUSY_BACKGROUND = (
+    "The background of that photo isn't plain enough to cut the product out. "
+    "Use a photo on a white or uniform background, or send a mask (white = product, black = keep)."
+)
+MASK_SIZE_MISMATCH = "The mask is {mw}x{mh} but the photo is {w}x{h}; they must be the same size."
+NO_VARIATIONS = "Say which variations you want, e.g. [\"red\", \"navy\", \"forest green\"]."
+TOO_MANY_VARIATIONS = "{n} variations is over the limit of {limit} per request."
+BAD_VARIATION = "Each variation is a short description (1-{limit} characters), like \"navy\" or \"forest green\"."
+UNSUPPORTED_MEDIA = "Please upload a PNG, JPEG or WebP image (got {content_type})."
+UPLOAD_MISSING = "Attach the product photo as the form field \"image\"."
+API_KEY_MISSING = "This server needs an API key: send it as \"Authorization: Bearer <key>\"."
+API_KEY_INVALID = "That API key isn't valid."
+API_KEY_QUOTA = "This API key has used its {limit} images for today. The quota resets at midnight UTC."
+WEB_LOCALHOST_ONLY = (
+    "No API keys are set (CHATCANVAS_API_KEYS), so the web server listens on 127.0.0.1 only "
+    "(asked for {host}). Set CHATCANVAS_API_KEYS to serve other machines."
+)
+WEB_LISTENING = "Web chat at http://{host}:{port}/ (API docs at /docs)."
+BAD_REQUEST_BODY = "The request body is not valid: {detail}"
+SHUTTING_DOWN = "The assistant is restarting; please send that again in a moment."
+JOB_GAVE_UP = "This job was interrupted {n} times and was given up."
+SERVER_RATE_LIMITED = "This server is asking faster than {rate} per minute. Try again in {wait:.0f} s."
+
+# ---- Slack adapter
+SLACK_USAGE = "Tell me what to draw, e.g. `{command} a red mug on a wooden table, studio light`."
+SLACK_CHANNEL_NOT_ALLOWED = "I don't make images in this channel. Ask an admin to add it to CHATCANVAS_SLACK_CHANNELS."
+SLACK_DMS_NOT_ALLOWED = "I don't take requests in direct messages here; ask in one of the allowed channels."
+SLACK_NOT_IN_CHANNEL = "I'm not a member of this channel yet: invite me with `/invite @{bot}` and ask again."
+SLACK_ASKED = "<@{user}> asked: {text}"
+SLACK_QUEUED = "Queued: {ahead} ahead of you."
+SLACK_QUEUED_NEXT = "Queued: you're next."
+SLACK_STARTED = "Painting…"
+SLACK_PROGRESS = "Painting… {percent}% (step {step}/{total})"
+SLACK_DONE = "Done."
+SLACK_FAILED = "Failed: {reason}"
+SLACK_CANCELLED = "Cancelled."
+SLACK_REFUSED = "Sorry, I can't do that: {reason}"
+SLACK_RETRY_AFTER = " Try again in {seconds:.0f} s."
+SLACK_PROMPT = "*Prompt:* {prompt}"
+SLACK_BUTTON_REROLL = "Reroll"
+SLACK_BUTTON_VARY = "Variations"
+SLACK_BUTTON_RECIPE = "Recipe"
+SLACK_IMAGE_LABEL = "Image {n}"
+SLACK_FILE_TOO_BIG = "That file is {size} bytes; the limit is {limit} bytes."
+SLACK_FILE_UNREADABLE = "I couldn't download that file from Slack ({detail})."
+SLACK_NO_SUCH_IMAGE = "I can't find that image any more; it may have been deleted."
+
+# ---- Discord adapter
+DISCORD_QUEUED = "⏳ Queued — position {position} in line."
+DISCORD_STARTING = "⏳ Starting…"
+DISCORD_PROGRESS = "🎨 Painting… {percent}% `{bar}`"
+DISCORD_DONE_ONE = "**{prompt}**"
+DISCORD_RECIPE_LINE = "-# seed {seed} · {width}x{height} · {steps} steps · {backend}"
+DISCORD_NOT_HERE_GUILD = "I'm not enabled in this server. Ask an admin to add it to DISCORD_GUILDS."
+DISCORD_NOT_HERE_CHANNEL = "I'm not enabled in this channel. Try one of: {channels}."
+DISCORD_NO_DMS = "I don't take requests in direct messages here; please use a server channel."
+DISCORD_NSFW_ONLY = "Image commands only run in age-restricted (NSFW) channels on this server."
+DISCORD_COOLDOWN = "Slow down a little: you can ask again in {wait:.0f} s."
+DISCORD_BUSY_USER = "You already have {n} request(s) running here. Wait for them to finish first."
+DISCORD_NO_IMAGE = "That image is no longer available (id {image_id})."
+DISCORD_NOT_AN_ATTACHMENT = "Please attach a PNG, JPEG or WebP photo."
+DISCORD_NO_VARIATIONS = "List at least one variation, separated by commas (e.g. `navy, forest green`)."
+DISCORD_UPLOAD_TOO_BIG = "That file is {size} bytes; the limit is {limit} bytes."
+DISCORD_SETTINGS_NONE = "You have no saved defaults. Set some with `/settings aspect:… count:… style:…`."
+DISCORD_SETTINGS_SHOW = "Your defaults:\n{lines}"
+DISCORD_SETTINGS_SAVED = "Saved. Your defaults:\n{lines}"
+DISCORD_SETTINGS_CLEARED = "Your defaults are cleared."
+DISCORD_HISTORY_NONE = "You haven't made any images yet. Try `/imagine`."
+DISCORD_HISTORY_HEAD = "Your recent images:"
+DISCORD_EMPTY_MENTION = "Tell me what to draw, e.g. `@{name} a canvas tote in navy, studio light`."
+DISCORD_BAD_BACKEND = "Unknown backend {name!r}; choose one of: {choices}."

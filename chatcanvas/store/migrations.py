@@ -1,0 +1,114 @@
+"""Named, re-runnable migrations. Append only; a name runs once per database."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "core_0001_jobs",
+        """
+        CREATE TABLE IF NOT EXISTS jobs (
+            id TEXT PRIMARY KEY,
+            status TEXT NOT NULL,            -- queued | running | done | failed | cancelled
+            spec TEXT NOT NULL,              -- ImageSpec JSON, fully resolved (seed set)
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            server_id TEXT NOT NULL DEFAULT '',
+            channel TEXT NOT NULL DEFAULT '',
+            thread TEXT NOT NULL DEFAULT '',
+            prompt_in TEXT NOT NULL DEFAULT '', -- what the user wrote
+            error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            delivered INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL,
+            started REAL,
+            finished REAL
+        );
+        CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+        CREATE INDEX IF NOT EXISTS jobs_user ON jobs(platform, user_id, created);
+        CREATE TABLE IF NOT EXISTS images (
+            id TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            recipe TEXT NOT NULL,
+            seconds REAL NOT NULL DEFAULT 0,
+            created REAL NOT NULL,
+            PRIMARY KEY (job_id, idx)
+        );
+        CREATE INDEX IF NOT EXISTS images_id ON images(id);
+        CREATE TABLE IF NOT EXISTS job_events (
+            job_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (job_id, seq)
+        );
+        """,
+    ),
+    (
+        "openai_0001_spend",
+        """
+        CREATE TABLE IF NOT EXISTS openai_spend (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,                -- unix time
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            server_id TEXT NOT NULL DEFAULT '',
+            job_id TEXT NOT NULL DEFAULT '',
+            model TEXT NOT NULL,
+            images INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS openai_spend_user ON openai_spend(platform, user_id, at);
+        CREATE INDEX IF NOT EXISTS openai_spend_server ON openai_spend(platform, server_id, at);
+        """,
+    ),
+    (
+        "slack_0001_seen",
+        """
+        CREATE TABLE IF NOT EXISTS slack_seen (
+            key TEXT PRIMARY KEY,            -- "event:<event_id>" / "trigger:<trigger_id>"
+            at REAL NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS slack_seen_at ON slack_seen(at);
+        CREATE TABLE IF NOT EXISTS slack_threads (
+            channel TEXT NOT NULL,
+            thread_ts TEXT NOT NULL,
+            last_file TEXT,                  -- the last image file id shared in the thread
+            at REAL NOT NULL,
+            PRIMARY KEY (channel, thread_ts)
+        );
+        """,
+    ),
+    (
+        "web_0001_api",
+        """
+        CREATE TABLE IF NOT EXISTS web_api_usage (
+            key_id TEXT NOT NULL,            -- adapters/web/auth.py key_id(): a hash, never the key
+            day TEXT NOT NULL,               -- UTC date, YYYY-MM-DD
+            images INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (key_id, day)
+        );
+        CREATE TABLE IF NOT EXISTS web_jobs (
+            id TEXT PRIMARY KEY,             -- the API's job id (one request: one or more engine jobs)
+            key_id TEXT NOT NULL DEFAULT '',
+            user_key TEXT NOT NULL,          -- UserRef.key of who asked
+            kind TEXT NOT NULL,              -- generation | variations | reroll | vary
+            data TEXT NOT NULL,              -- the job's JSON snapshot (engine job ids, prompts, texts, images)
+            created REAL NOT NULL,
+            finished REAL
+        );
+        """,
+    ),
+    (
+        "discord_0001_prefs",
+        """
+        CREATE TABLE IF NOT EXISTS discord_prefs (
+            user_id TEXT PRIMARY KEY,        -- the Discord user id
+            prefs TEXT NOT NULL,             -- JSON: aspect, count, style, negative, backend
+            updated REAL NOT NULL
+        );
+        """,
+    ),
+]

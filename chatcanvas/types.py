@@ -1,0 +1,308 @@
+"""Core types shared by every part of chatcanvas: specs, images, chat turns and events.
+
+Limits are enforced here, once: :class:`ImageSpec` holds the hard bounds that no configuration
+can lift, and :class:`Limits` (built from :class:`chatcanvas.config.Settings`) checks or clamps a
+spec against the configured ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Hard bounds: no setting may go past these.
+MAX_SIDE = 4096
+MAX_COUNT = 64
+MAX_STEPS = 500
+MAX_PROMPT_CHARS = 4000
+MAX_SEED = 2**32 - 1
+
+
+class Mode(StrEnum):
+    TEXT2IMG = "text2img"
+    IMG2IMG = "img2img"
+    INPAINT = "inpaint"
+
+
+class Aspect(StrEnum):
+    SQUARE = "square"
+    LANDSCAPE = "landscape"  # 3:2
+    PORTRAIT = "portrait"  # 2:3
+    WIDE = "wide"  # 16:9
+    TALL = "tall"  # 9:16
+
+    @property
+    def ratio(self) -> float:
+        return {"square": 1.0, "landscape": 1.5, "portrait": 2 / 3, "wide": 16 / 9, "tall": 9 / 16}[self.value]
+
+    def size(self, base: int) -> tuple[int, int]:
+        """Width and height for this aspect with about ``base * base`` pixels, multiples of 8."""
+        r = self.ratio
+        w = round(base * r**0.5 / 8) * 8
+        h = round(base / r**0.5 / 8) * 8
+        return max(8, w), max(8, h)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ImageSpec(_Frozen):
+    """What to draw. ``None`` fields take the backend's or the settings' defaults."""
+
+    prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    negative_prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] = ""
+    width: Annotated[int, Field(ge=8, le=MAX_SIDE, multiple_of=8)] | None = None
+    height: Annotated[int, Field(ge=8, le=MAX_SIDE, multiple_of=8)] | None = None
+    count: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 1
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] | None = None
+    guidance: Annotated[float, Field(ge=0.0, le=50.0)] | None = None
+    style: str | None = None
+    init_image: str | None = None  # image id in the store, or a file path
+    mask_image: str | None = None
+    strength: Annotated[float, Field(ge=0.0, le=1.0)] = 0.75
+    backend: str | None = None
+    model: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the prompt is empty")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _mask_needs_image(self) -> ImageSpec:
+        if self.mask_image and not self.init_image:
+            raise ValueError("a mask needs an init image to paint into")
+        return self
+
+    @property
+    def mode(self) -> Mode:
+        if self.mask_image:
+            return Mode.INPAINT
+        if self.init_image:
+            return Mode.IMG2IMG
+        return Mode.TEXT2IMG
+
+
+class Limits(_Frozen):
+    """Configured limits (from Settings). ``check`` refuses, ``clamp`` bends and says how."""
+
+    max_side: int = 1024
+    max_pixels: int = 1024 * 1024
+    max_count: int = 4
+    max_steps: int = 50
+    max_prompt_chars: int = 1000
+    max_guidance: float = 20.0
+
+    def problems(self, spec: ImageSpec) -> list[str]:
+        from chatcanvas import messages as m
+
+        out = []
+        if len(spec.prompt) > self.max_prompt_chars:
+            out.append(m.PROMPT_TOO_LONG.format(n=len(spec.prompt), limit=self.max_prompt_chars))
+        for name, v in (("width", spec.width), ("height", spec.height)):
+            if v is not None and v > self.max_side:
+                out.append(m.SIZE_TOO_BIG.format(name=name, n=v, limit=self.max_side))
+        if spec.width and spec.height and spec.width * spec.height > self.max_pixels:
+            out.append(m.TOO_MANY_PIXELS.format(w=spec.width, h=spec.height, limit=self.max_pixels))
+        if spec.count > self.max_count:
+            out.append(m.COUNT_TOO_BIG.format(n=spec.count, limit=self.max_count))
+        if spec.steps is not None and spec.steps > self.max_steps:
+            out.append(m.STEPS_TOO_BIG.format(n=spec.steps, limit=self.max_steps))
+        if spec.guidance is not None and spec.guidance > self.max_guidance:
+            out.append(m.GUIDANCE_TOO_BIG.format(n=spec.guidance, limit=self.max_guidance))
+        return out
+
+    def check(self, spec: ImageSpec) -> ImageSpec:
+        from chatcanvas.errors import SpecError
+
+        problems = self.problems(spec)
+        if problems:
+            raise SpecError(" ".join(problems))
+        return spec
+
+    def clamp(self, spec: ImageSpec) -> tuple[ImageSpec, list[str]]:
+        """Bring ``spec`` within the limits; the notes say what changed, for the user."""
+        from chatcanvas import messages as m
+
+        notes: list[str] = []
+        upd: dict[str, object] = {}
+        if len(spec.prompt) > self.max_prompt_chars:
+            upd["prompt"] = spec.prompt[: self.max_prompt_chars].rsplit(" ", 1)[0] or spec.prompt[:1]
+            notes.append(m.CLAMPED_PROMPT.format(limit=self.max_prompt_chars))
+        if spec.count > self.max_count:
+            upd["count"] = self.max_count
+            notes.append(m.CLAMPED_COUNT.format(n=spec.count, limit=self.max_count))
+        if spec.steps is not None and spec.steps > self.max_steps:
+            upd["steps"] = self.max_steps
+            notes.append(m.CLAMPED_STEPS.format(n=spec.steps, limit=self.max_steps))
+        if spec.guidance is not None and spec.guidance > self.max_guidance:
+            upd["guidance"] = self.max_guidance
+        w, h = spec.width, spec.height
+        if w is not None and h is not None:
+            scale = min(1.0, self.max_side / max(w, h), (self.max_pixels / (w * h)) ** 0.5)
+            if scale < 1.0:
+                nw, nh = max(8, int(w * scale) // 8 * 8), max(8, int(h * scale) // 8 * 8)
+                upd["width"], upd["height"] = nw, nh
+                notes.append(m.CLAMPED_SIZE.format(w=w, h=h, nw=nw, nh=nh))
+        else:
+            for name, v in (("width", w), ("height", h)):
+                if v is not None and v > self.max_side:
+                    upd[name] = self.max_side // 8 * 8
+                    notes.append(m.CLAMPED_SIZE.format(w=w, h=h, nw=upd.get("width", w), nh=upd.get("height", h)))
+        return (spec.model_copy(update=upd) if upd else spec), notes
+
+
+class Recipe(_Frozen):
+    """Everything needed to make one image again: the resolved spec plus what the backend used."""
+
+    prompt: str
+    negative_prompt: str = ""
+    width: int
+    height: int
+    seed: int
+    steps: int
+    guidance: float
+    sampler: str
+    model: str
+    backend: str
+    mode: Mode = Mode.TEXT2IMG
+    strength: float | None = None
+    init_image: str | None = None
+    mask_image: str | None = None
+    style: str | None = None
+    revised_prompt: str | None = None
+    cost_usd: float | None = None
+
+
+class GeneratedImage(BaseModel):
+    """One finished image: PNG bytes carrying its recipe as ``parameters`` text metadata."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    png: bytes = Field(repr=False)
+    recipe: Recipe
+    seconds: float = 0.0
+    path: str | None = None  # where the store wrote it
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(self.png).hexdigest()[:32]
+
+
+class Attachment(_Frozen):
+    filename: str
+    content_type: str = "application/octet-stream"
+    data: bytes = Field(repr=False)
+
+
+class UserRef(_Frozen):
+    """Who asked. Ids are opaque strings: the core never parses a platform's id."""
+
+    platform: str
+    user: str
+    server: str = ""  # guild / workspace / API key; "" for DMs and the terminal
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.server}:{self.user}"
+
+
+class Place(_Frozen):
+    """Where to answer: a channel and optionally a thread in it."""
+
+    platform: str
+    channel: str = ""
+    thread: str = ""
+
+
+class ChatTurn(_Frozen):
+    who: UserRef
+    where: Place
+    text: str = ""
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def conversation(self) -> str:
+        """Memory key: the thread (or channel) and the user."""
+        return f"{self.where.platform}:{self.where.channel}:{self.where.thread}:{self.who.user}"
+
+
+# ---------------------------------------------------------------- events
+
+
+class _Event(_Frozen):
+    pass
+
+
+class Accepted(_Event):
+    kind: Literal["accepted"] = "accepted"
+    job_ids: tuple[str, ...]
+    position: int  # jobs ahead of the first of these
+    prompts: tuple[str, ...] = ()  # the rewritten prompts, one per job
+
+
+class Queued(_Event):
+    kind: Literal["queued"] = "queued"
+    job_id: str
+    position: int
+
+
+class Started(_Event):
+    kind: Literal["started"] = "started"
+    job_id: str
+
+
+class Progress(_Event):
+    kind: Literal["progress"] = "progress"
+    job_id: str
+    step: int
+    total: int
+    preview: bytes | None = Field(default=None, repr=False)  # a small PNG, when the backend has one
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.step / max(1, self.total))
+
+
+class Images(_Event):
+    kind: Literal["images"] = "images"
+    job_id: str
+    images: tuple[GeneratedImage, ...]
+
+    @property
+    def revised_prompts(self) -> list[str]:
+        return [i.recipe.revised_prompt or i.recipe.prompt for i in self.images]
+
+
+class Text(_Event):
+    kind: Literal["text"] = "text"
+    text: str
+
+
+class Refused(_Event):
+    kind: Literal["refused"] = "refused"
+    reason: str
+    retry_after: float | None = None
+
+
+class Failed(_Event):
+    kind: Literal["failed"] = "failed"
+    reason: str
+    job_id: str | None = None
+
+
+class Cancelled(_Event):
+    kind: Literal["cancelled"] = "cancelled"
+    job_id: str
+
+
+Event = Accepted | Queued | Started | Progress | Images | Text | Refused | Failed | Cancelled
+JobEvent = Queued | Started | Progress | Images | Failed | Cancelled
+TERMINAL = (Images, Failed, Cancelled)

@@ -1,0 +1,497 @@
+"""Train the bundled demo text-to-image model on procedural product photos (CPU-friendly).
+
+Writes a standard diffusers Stable Diffusion folder (``model_index.json``): a small
+AutoencoderKL (64x64 px <-> 16x16x4 latents), a small UNet2DConditionModel
+(v-prediction), a small CLIP text encoder trained jointly with the UNet, a
+CLIPTokenizer with its own word-level BPE vocabulary, and a DPM-Solver++ scheduler.
+
+    python scripts/train_demo_model.py --minutes 70 --out chatcanvas/generation/demo/model
+
+Phases: draw the data set (fixed seed) -> train the VAE (checks colour error on held-out
+images) -> encode latents -> train UNet + text encoder with caption dropout, printing
+colour adherence of a few sampled prompts every ``--eval-every`` steps -> save (fp16).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from chatcanvas.generation.demo.draw import COLORS, PRODUCT_WORDS, PRODUCTS, draw_product  # noqa: E402
+from chatcanvas.generation.demo.score import dominant_color_name  # noqa: E402
+
+DEFAULT_OUT = ROOT / "chatcanvas" / "generation" / "demo" / "model"
+
+# Words users commonly type around product requests; all get single tokens.
+EXTRA_WORDS = """
+a an the of in on with and or for to at by from is are my our your this that it its
+photo photograph picture image shot product products studio white background plain clean simple
+light lighting soft bright dark pale deep vivid pastel neon matte glossy shiny
+red orange yellow green blue purple pink black navy forest teal grey gray brown beige cream
+violet magenta crimson maroon olive lime gold silver cyan turquoise indigo lavender mint
+t shirt tshirt tee shirts mug cup coffee ceramic sneaker sneakers shoe shoes trainer trainers
+running cap hat baseball tote bag canvas shopping cotton leather
+high quality detailed realistic minimal centered center close up view front side top flat lay
+isolated catalog ecommerce mockup render illustration design style color colour colored coloured
+new one single two pair small big large logo brand shop store sale premium
+professional sharp focus hd 4k 8k lit best
+""".split()
+
+
+# --------------------------------------------------------------------------------------
+# tokenizer
+# --------------------------------------------------------------------------------------
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    bs += list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs], strict=True))
+
+
+def _bpe(word: str, ranks: dict[tuple[str, str], int]) -> list[str]:
+    parts = list(word[:-1]) + [word[-1] + "</w>"]
+    while len(parts) > 1:
+        pairs = [(ranks.get((a, b), 1 << 30), i) for i, (a, b) in enumerate(itertools.pairwise(parts))]
+        rank, i = min(pairs)
+        if rank == 1 << 30:
+            break
+        parts = parts[:i] + [parts[i] + parts[i + 1]] + parts[i + 2 :]
+    return parts
+
+
+def build_tokenizer(words: list[str], out_dir: Path) -> Any:
+    """A CLIPTokenizer whose vocabulary holds every byte plus one token per known word."""
+    from transformers import CLIPTokenizer
+
+    chars = list(_bytes_to_unicode().values())
+    vocab: list[str] = chars + [c + "</w>" for c in chars]
+    merges: list[tuple[str, str]] = []
+    ranks: dict[tuple[str, str], int] = {}
+    for word in sorted(set(words)):
+        parts = _bpe(word, ranks)
+        while len(parts) > 1:
+            pair = (parts[0], parts[1])
+            ranks[pair] = len(merges)
+            merges.append(pair)
+            vocab.append(pair[0] + pair[1])
+            parts = _bpe(word, ranks)
+    vocab = list(dict.fromkeys(vocab)) + ["<|startoftext|>", "<|endoftext|>"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}, ensure_ascii=False))
+    (out_dir / "merges.txt").write_text(
+        "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
+    )
+    tok = CLIPTokenizer(
+        str(out_dir / "vocab.json"), str(out_dir / "merges.txt"), model_max_length=77, pad_token="<|endoftext|>"
+    )
+    return tok
+
+
+def caption_words() -> list[str]:
+    from chatcanvas.generation.demo import draw
+
+    words: set[str] = set(EXTRA_WORDS) | set(COLORS)
+    for syn in PRODUCT_WORDS.values():
+        for s in syn:
+            words.update(s.replace("-", " ").split())
+    for t in draw._TEMPLATES:
+        words.update(t.replace(",", " ").replace("{a}", "a an").replace("{c}", "").replace("{p}", "").split())
+    return sorted(w.lower() for w in words)
+
+
+def all_captions(product: str, color: str) -> list[str]:
+    from chatcanvas.generation.demo import draw
+
+    art = "an" if color[0] in "aeiou" else "a"
+    return [t.format(a=art, c=color, p=p) for t in draw._TEMPLATES for p in PRODUCT_WORDS[product]]
+
+
+# --------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------
+
+
+def make_vae() -> Any:
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(24, 48, 96),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=64,
+        mid_block_add_attention=False,
+    )
+
+
+def make_unet(cross_dim: int) -> Any:
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(64, 128, 192),
+        layers_per_block=1,
+        cross_attention_dim=cross_dim,
+        attention_head_dim=4,
+        norm_num_groups=32,
+    )
+
+
+def make_text_encoder(tok: Any, hidden: int) -> Any:
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    cfg = CLIPTextConfig(
+        vocab_size=len(tok.get_vocab()),
+        hidden_size=hidden,
+        intermediate_size=hidden * 4,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        projection_dim=hidden,
+    )
+    return CLIPTextModel(cfg)
+
+
+def n_params(m: torch.nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+# --------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------
+
+
+def draw_dataset(n_per: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    imgs, prod_idx, col_idx = [], [], []
+    for _ in range(n_per):
+        for pi, p in enumerate(PRODUCTS):
+            for ci, c in enumerate(COLORS):
+                imgs.append(np.asarray(draw_product(p, c, rng), dtype=np.uint8))
+                prod_idx.append(pi)
+                col_idx.append(ci)
+    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
+    return x, torch.tensor(prod_idx), torch.tensor(col_idx)
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float() / 127.5 - 1.0
+
+
+def to_pil(x: torch.Tensor) -> list[Any]:
+    from PIL import Image
+
+    a = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(i) for i in a]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------------------
+# training phases
+# --------------------------------------------------------------------------------------
+
+
+def train_vae(vae: Any, x: torch.Tensor, x_val: torch.Tensor, seconds: float, bs: int, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(vae.parameters(), lr=1.5e-3, weight_decay=0.0)
+    vae.train()
+    start = time.time()
+    step = 0
+    while time.time() - start < seconds:
+        frac = (time.time() - start) / seconds
+        lr = 1.5e-3 * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for pg in opt.param_groups:
+            pg["lr"] = lr
+        idx = torch.randint(0, len(x), (bs,), generator=g)
+        xb = to_float(x[idx])
+        post = vae.encode(xb).latent_dist
+        z = post.sample(generator=g)
+        rec = vae.decode(z).sample
+        fg = ((1.0 - xb.min(dim=1, keepdim=True).values) > 0.1).float()
+        w = 1.0 + 4.0 * fg
+        loss_rec = (w * ((rec - xb) ** 2 + 0.5 * (rec - xb).abs())).mean()
+        kl = post.kl().mean() / (16 * 16 * 4)
+        loss = loss_rec + 1e-4 * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            log(f"vae step {step} loss {loss_rec.item():.4f} kl {kl.item():.3f} lr {lr:.2e}")
+        if step % 300 == 0:
+            vae_report(vae, x_val)
+            vae.train()
+    log(f"vae done: {step} steps in {time.time() - start:.0f}s")
+
+
+@torch.no_grad()
+def vae_report(vae: Any, x_val: torch.Tensor) -> float:
+    vae.eval()
+    xb = to_float(x_val)
+    rec = vae.decode(vae.encode(xb).latent_dist.mode()).sample.clamp(-1, 1)
+    fg = ((1.0 - xb.min(dim=1, keepdim=True).values) > 0.1).float()
+    err = (((rec - xb).abs() * fg).sum() / (fg.sum() * 3)).item() * 127.5
+    a, b = to_pil(xb), to_pil(rec)
+    same = float(np.mean([dominant_color_name(i) == dominant_color_name(j) for i, j in zip(a, b, strict=True)]))
+    log(f"vae held-out: fg mean abs err {err:.1f}/255, dominant colour kept {same:.3f} (n={len(a)})")
+    return same
+
+
+def make_pipeline(vae: Any, te: Any, tok: Any, unet: Any, sched: Any) -> Any:
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=te,
+        tokenizer=tok,
+        unet=unet,
+        scheduler=sched,
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@torch.no_grad()
+def eval_adherence(pipe: Any, step: int, steps: int, guidance: float, png: Path | None) -> float:
+    prods = ["mug", "t-shirt", "sneaker", "cap", "tote bag"]
+    prompts, want = [], []
+    for i, c in enumerate(COLORS):
+        for k in range(2):
+            p = prods[(i + k * 3) % len(prods)]
+            prompts.append(f"a {c} {p}" if k == 0 else f"a photo of a {c} {p} on white")
+            want.append(c)
+    t = time.time()
+    gen = torch.Generator().manual_seed(1234)
+    imgs = pipe(prompts, num_inference_steps=steps, guidance_scale=guidance, generator=gen).images
+    got = [dominant_color_name(im) for im in imgs]
+    acc = float(np.mean([a == b for a, b in zip(got, want, strict=True)]))
+    wrong = [f"{w}->{g}" for w, g in zip(want, got, strict=True) if w != g]
+    log(f"eval step {step}: colour adherence {acc:.2f} ({len(imgs)} imgs, {time.time() - t:.1f}s) wrong: {wrong}")
+    if png is not None:
+        from PIL import Image
+
+        grid = Image.new("RGB", (64 * 8, 64 * 2), "white")
+        for j, im in enumerate(imgs):
+            grid.paste(im, (64 * (j // 2), 64 * (j % 2)))
+        grid.save(png)
+    return acc
+
+
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+            pe.lerp_(pm, 1.0 - decay)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=70.0, help="total wall-clock budget")
+    ap.add_argument("--vae-fraction", type=float, default=0.17, help="share of the budget for the VAE")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--per-combo", type=int, default=120, help="training images per product x colour")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--vae-batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--text-dim", type=int, default=128)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--steps", type=int, default=20, help="sampling steps used for evals and as default")
+    ap.add_argument("--guidance", type=float, default=5.0)
+    ap.add_argument("--cfg-dropout", type=float, default=0.1)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/demo_train"), help="scratch dir (eval grids)")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
+
+    t0 = time.time()
+    budget = args.minutes * 60.0
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    # ---- data
+    x, prod_idx, col_idx = draw_dataset(args.per_combo, args.seed)
+    x_val, _, _ = draw_dataset(5, args.seed + 1000)
+    log(f"drew {len(x)} train + {len(x_val)} held-out images in {time.time() - t0:.0f}s")
+
+    tok_dir = args.work / "tokenizer"
+    tok = build_tokenizer(caption_words(), tok_dir)
+    for probe in ("a photo of a red ceramic mug on white", "navy and forest green tote, studio light"):
+        log(f"tokens: {probe!r} -> {tok.tokenize(probe)}")
+
+    # ---- VAE
+    vae = make_vae()
+    log(f"vae params {n_params(vae) / 1e6:.2f}M")
+    train_vae(vae, x, x_val, budget * args.vae_fraction - (time.time() - t0), args.vae_batch, args.seed)
+    vae.eval()
+    vae_report(vae, x_val)
+    with torch.no_grad():
+        lat = torch.cat([vae.encode(to_float(x[i : i + 256])).latent_dist.mode() for i in range(0, len(x), 256)])
+    std = lat.std().item()
+    scaling = 1.0 / std
+    vae.register_to_config(scaling_factor=scaling)
+    log(f"latents {tuple(lat.shape)} mean {lat.mean().item():.3f} std {std:.3f} -> scaling_factor {scaling:.4f}")
+    lat = lat * scaling
+    for p in vae.parameters():
+        p.requires_grad_(False)
+
+    # ---- text encoder + UNet
+    te = make_text_encoder(tok, args.text_dim)
+    unet = make_unet(args.text_dim)
+    log(f"text encoder params {n_params(te) / 1e6:.2f}M, unet params {n_params(unet) / 1e6:.2f}M")
+    train_sched = DDPMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        prediction_type="v_prediction",
+        clip_sample=False,
+    )
+    infer_sched = DPMSolverMultistepScheduler.from_config(
+        train_sched.config, algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero"
+    )
+
+    combo = prod_idx * len(COLORS) + col_idx
+    cap_ids = []
+    for p in PRODUCTS:
+        for c in COLORS:
+            caps = all_captions(p, c)
+            ids = tok(caps, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+            cap_ids.append(ids)
+    n_caps = min(len(c) for c in cap_ids)
+    cap_table = torch.stack([c[:n_caps] for c in cap_ids])  # [combos, n_caps, 77]
+    empty_ids = tok([""], padding="max_length", max_length=77, return_tensors="pt").input_ids[0]
+    log(f"{cap_table.shape[1]} captions per combo, e.g. {tok.decode(cap_table[0, 5], skip_special_tokens=True)!r}")
+
+    params = list(unet.parameters()) + list(te.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2, betas=(0.9, 0.99))
+    ema_unet, ema_te = copy.deepcopy(unet).eval(), copy.deepcopy(te).eval()
+    for m in (ema_unet, ema_te):
+        for p in m.parameters():
+            p.requires_grad_(False)
+    pipe = make_pipeline(vae, ema_te, tok, ema_unet, infer_sched)
+
+    g = torch.Generator().manual_seed(args.seed + 1)
+    acp = train_sched.alphas_cumprod
+    unet_start = time.time()
+    save_reserve = 45.0
+    unet_seconds = budget - (unet_start - t0) - save_reserve
+    log(f"unet/text training for {unet_seconds / 60:.1f} min")
+    step = 0
+    best = -1.0
+    while True:
+        elapsed = time.time() - unet_start
+        if elapsed > unet_seconds:
+            break
+        frac = elapsed / unet_seconds
+        lr = args.lr * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for pg in opt.param_groups:
+            pg["lr"] = lr
+        unet.train()
+        te.train()
+        idx = torch.randint(0, len(lat), (args.batch,), generator=g)
+        z0 = lat[idx]
+        ci = torch.randint(0, n_caps, (args.batch,), generator=g)
+        ids = cap_table[combo[idx], ci]
+        drop = torch.rand(args.batch, generator=g) < args.cfg_dropout
+        ids[drop] = empty_ids
+        noise = torch.randn(z0.shape, generator=g)
+        t = torch.randint(0, 1000, (args.batch,), generator=g)
+        a = acp[t].sqrt().view(-1, 1, 1, 1)
+        s = (1 - acp[t]).sqrt().view(-1, 1, 1, 1)
+        zt = a * z0 + s * noise
+        target = a * noise - s * z0
+        enc = te(ids)[0]
+        pred = unet(zt, t, encoder_hidden_states=enc).sample
+        loss = F.mse_loss(pred, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        decay = min(0.998, (1 + step) / (10 + step))
+        ema_update(ema_unet, unet, decay)
+        ema_update(ema_te, te, decay)
+        if step % 25 == 0:
+            rate = step / (time.time() - unet_start)
+            log(f"step {step} loss {loss.item():.4f} lr {lr:.2e} ({rate:.2f} it/s, {frac * 100:.0f}% of time)")
+        if step % args.eval_every == 0:
+            best = max(best, eval_adherence(pipe, step, args.steps, args.guidance, args.work / f"eval_{step}.png"))
+    log(f"trained {step} steps in {(time.time() - unet_start) / 60:.1f} min")
+    eval_adherence(pipe, step, args.steps, args.guidance, args.work / "eval_final.png")
+
+    # ---- save (fp16 weights; loads fine with torch_dtype=float32)
+    out: Path = args.out
+    if out.exists():
+        shutil.rmtree(out)
+    save = make_pipeline(
+        copy.deepcopy(vae).half(), copy.deepcopy(ema_te).half(), tok, copy.deepcopy(ema_unet).half(), infer_sched
+    )
+    save.save_pretrained(out, safe_serialization=True)
+    (out / "chatcanvas.json").write_text(
+        json.dumps(
+            {
+                "name": "chatcanvas-demo",
+                "demo": True,
+                "default_steps": args.steps,
+                "default_guidance": args.guidance,
+                "native_size": 64,
+                "trained_on": "procedural product photos (chatcanvas.generation.demo.draw)",
+                "products": list(PRODUCTS),
+                "colors": list(COLORS),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    log(f"saved to {out} ({size / 1e6:.1f} MB) total time {(time.time() - t0) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
