@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     discord_allow_dms: bool = True
     discord_nsfw_only: bool = False
     discord_cooldown_s: float = Field(0.0, ge=0)
+    discord_message_content: bool = False  # privileged intent: read thread replies without a mention
 
     _csv_fields = field_validator("api_keys", "slack_channels", "discord_guilds", "discord_channels", mode="before")(
         _csv

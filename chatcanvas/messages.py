@@ -104,7 +104,9 @@ SERVER_RATE_LIMITED = "This server is asking faster than {rate} per minute. Try 
 
 # ---- Slack adapter
 SLACK_USAGE = "Tell me what to draw, e.g. `{command} a red mug on a wooden table, studio light`."
-SLACK_CHANNEL_NOT_ALLOWED = "I don't make images in this channel. Ask an admin to add it to CHATCANVAS_SLACK_CHANNELS."
+SLACK_CHANNEL_NOT_ALLOWED = (
+    "I don't make images in this channel. Ask an admin to add it to CHATCANVAS_SLACK_CHANNELS."
+)
 SLACK_DMS_NOT_ALLOWED = "I don't take requests in direct messages here; ask in one of the allowed channels."
 SLACK_NOT_IN_CHANNEL = "I'm not a member of this channel yet: invite me with `/invite @{bot}` and ask again."
 SLACK_ASKED = "<@{user}> asked: {text}"
@@ -150,3 +152,53 @@ DISCORD_HISTORY_NONE = "You haven't made any images yet. Try `/imagine`."
 DISCORD_HISTORY_HEAD = "Your recent images:"
 DISCORD_EMPTY_MENTION = "Tell me what to draw, e.g. `@{name} a canvas tote in navy, studio light`."
 DISCORD_BAD_BACKEND = "Unknown backend {name!r}; choose one of: {choices}."
+SLACK_NEEDS_TOKEN = "Set SLACK_BOT_TOKEN (the app's xoxb- bot token) to run the Slack adapter."
+SLACK_NEEDS_SECRET = (
+    "Set SLACK_SIGNING_SECRET to receive Slack requests over HTTP, "
+    "or SLACK_APP_TOKEN (xapp-) for Socket Mode."
+)
+SLACK_LISTENING = "Slack: listening for requests at http://{host}:{port}/slack/events"
+SLACK_SOCKET_MODE = "Slack: connected in Socket Mode"
+DISCORD_NO_TOKEN = "DISCORD_TOKEN is not set. Create a bot at https://discord.com/developers and set its token."
+
+# ---- rewriter and agent (chatcanvas/bot/offline_rewriter.py, agent.py, tools/)
+REWRITE_VARIATIONS = "Making {n} images, one each: {items}."
+REWRITE_TOKENS_OVER = (
+    "The prompt is about {n} tokens; Stable Diffusion reads only the first {limit}, so the words from "
+    "“{tail}” on may be ignored. Shorten the request to keep every word."
+)
+REWRITE_GREETING = (
+    "Hi! Tell me what to draw, e.g. “our tote bag in red, navy and forest green” or "
+    "“a wide banner of a mountain lake at sunset”."
+)
+REWRITE_HELP = (
+    "Describe the picture you want in your own words. You can ask for several at once (“3 of…”, "
+    "“in red, blue and green”), a format (wide, portrait, square, 16:9), a style (photo, product shot, "
+    "watercolour, line art, 3D render, anime, pixel art…), and edit the last one (“make it blue”, "
+    "“again but wider”)."
+)
+REWRITE_SETTINGS = (
+    "Limits: up to {max_count} images per request, {max_side}px per side, {max_pixels} pixels per image, "
+    "{max_steps} steps. Styles: {styles}."
+)
+REWRITE_PROMPTS = "Prompt: {prompt}"
+AGENT_FALLBACK = "The language model is unavailable right now ({detail}), so I used the built-in rewriter."
+AGENT_TIMEOUT = "the model did not answer in {limit:.0f} s"
+AGENT_RATE_LIMITED = "the model's rate limit was hit"
+AGENT_SERVER_ERROR = "the model's server answered with an error"
+AGENT_BAD_TOOL_CALL = "the model sent a malformed tool call"
+AGENT_NO_TOOL_CALL = "the model did not call an image tool"
+AGENT_FAILED = "I couldn't reach the language model ({detail}). Please try again in a moment."
+TOOL_CLAMPED = "Limited to the configured maximum: {notes}"
+TOOL_PROMPT_TOO_LONG = (
+    "The prompt is {n} tokens; the Stable Diffusion text encoder reads {limit}. Shorten it (drop the least "
+    "important phrases, keep the subject) and call the tool again."
+)
+TOOL_NO_IMAGE = "There is no image to vary: attach a product photo (PNG, JPEG or WebP) and ask again."
+TOOL_BUDGET_SPENT = "The limit of {limit} images for this request is reached; no more images were made."
+TOOL_QUEUED = "Queued {n} image(s): {prompt}"
+TOOL_MADE = "Made {n} image(s) for: {prompt}"
+AGENT_UNREACHABLE = "the model's server could not be reached"
+AGENT_UNEXPECTED = "the model's answer could not be used"
+AGENT_NO_LEAK = "I can't share my instructions, but I'm happy to make images: tell me what to draw."
+REWRITE_NOTHING_TO_EDIT = "There's no earlier image here to change yet. Describe the picture you'd like."

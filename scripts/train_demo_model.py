@@ -159,9 +159,9 @@ def make_unet(cross_dim: int) -> Any:
         sample_size=16,
         in_channels=4,
         out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-        block_out_channels=(64, 128, 192),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(64, 128, 128),
         layers_per_block=1,
         cross_attention_dim=cross_dim,
         attention_head_dim=4,
@@ -196,17 +196,26 @@ def n_params(m: torch.nn.Module) -> int:
 # --------------------------------------------------------------------------------------
 
 
-def draw_dataset(n_per: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    rng = np.random.default_rng(seed)
-    imgs, prod_idx, col_idx = [], [], []
-    for _ in range(n_per):
-        for pi, p in enumerate(PRODUCTS):
-            for ci, c in enumerate(COLORS):
-                imgs.append(np.asarray(draw_product(p, c, rng), dtype=np.uint8))
-                prod_idx.append(pi)
-                col_idx.append(ci)
+def _draw_one(job: tuple[int, int, int, int]) -> np.ndarray:
+    seed, i, pi, ci = job
+    rng = np.random.default_rng([seed, i])  # one stream per image: same data for any worker count
+    return np.asarray(draw_product(PRODUCTS[pi], list(COLORS)[ci], rng), dtype=np.uint8)
+
+
+def draw_dataset(n_per: int, seed: int, workers: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    jobs = [
+        (seed, i, pi, ci)
+        for i, (_, pi, ci) in enumerate(itertools.product(range(n_per), range(len(PRODUCTS)), range(len(COLORS))))
+    ]
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            imgs = pool.map(_draw_one, jobs, chunksize=64)
+    else:
+        imgs = [_draw_one(j) for j in jobs]
     x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
-    return x, torch.tensor(prod_idx), torch.tensor(col_idx)
+    return x, torch.tensor([j[2] for j in jobs]), torch.tensor([j[3] for j in jobs])
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
@@ -230,7 +239,9 @@ def log(msg: str) -> None:
 
 
 def train_vae(vae: Any, x: torch.Tensor, x_val: torch.Tensor, seconds: float, bs: int, seed: int) -> None:
+    dev = x.device
     g = torch.Generator().manual_seed(seed)
+    gd = torch.Generator(device=dev).manual_seed(seed)
     opt = torch.optim.AdamW(vae.parameters(), lr=1.5e-3, weight_decay=0.0)
     vae.train()
     start = time.time()
@@ -240,10 +251,10 @@ def train_vae(vae: Any, x: torch.Tensor, x_val: torch.Tensor, seconds: float, bs
         lr = 1.5e-3 * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for pg in opt.param_groups:
             pg["lr"] = lr
-        idx = torch.randint(0, len(x), (bs,), generator=g)
+        idx = torch.randint(0, len(x), (bs,), generator=g).to(dev)
         xb = to_float(x[idx])
         post = vae.encode(xb).latent_dist
-        z = post.sample(generator=g)
+        z = post.sample(generator=gd)
         rec = vae.decode(z).sample
         fg = ((1.0 - xb.min(dim=1, keepdim=True).values) > 0.1).float()
         w = 1.0 + 4.0 * fg
@@ -255,9 +266,9 @@ def train_vae(vae: Any, x: torch.Tensor, x_val: torch.Tensor, seconds: float, bs
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         opt.step()
         step += 1
-        if step % 50 == 0:
+        if step % args_log_every(step) == 0:
             log(f"vae step {step} loss {loss_rec.item():.4f} kl {kl.item():.3f} lr {lr:.2e}")
-        if step % 300 == 0:
+        if step % (300 if dev.type == "cpu" else 2000) == 0:
             vae_report(vae, x_val)
             vae.train()
     log(f"vae done: {step} steps in {time.time() - start:.0f}s")
@@ -320,28 +331,33 @@ def eval_adherence(pipe: Any, step: int, steps: int, guidance: float, png: Path 
     return acc
 
 
+def args_log_every(step: int) -> int:
+    return 50 if step < 1000 else 500
+
+
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     with torch.no_grad():
-        for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
-            pe.lerp_(pm, 1.0 - decay)
+        torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=70.0, help="total wall-clock budget")
-    ap.add_argument("--vae-fraction", type=float, default=0.17, help="share of the budget for the VAE")
+    ap.add_argument("--minutes", type=float, default=72.0, help="total wall-clock budget")
+    ap.add_argument("--vae-fraction", type=float, default=0.18, help="share of the budget for the VAE")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--per-combo", type=int, default=120, help="training images per product x colour")
+    ap.add_argument("--per-combo", type=int, default=100, help="training images per product x colour")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--vae-batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=8e-4)
     ap.add_argument("--text-dim", type=int, default=128)
-    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--eval-every", type=int, default=300)
     ap.add_argument("--steps", type=int, default=20, help="sampling steps used for evals and as default")
     ap.add_argument("--guidance", type=float, default=5.0)
     ap.add_argument("--cfg-dropout", type=float, default=0.1)
+    ap.add_argument("--device", default="cpu", help="cpu (the reference) or cuda")
+    ap.add_argument("--workers", type=int, default=1, help="processes drawing the data set")
     ap.add_argument("--work", type=Path, default=Path("/tmp/demo_train"), help="scratch dir (eval grids)")
     args = ap.parse_args()
 
@@ -355,8 +371,13 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
 
     # ---- data
-    x, prod_idx, col_idx = draw_dataset(args.per_combo, args.seed)
-    x_val, _, _ = draw_dataset(5, args.seed + 1000)
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    x, prod_idx, col_idx = draw_dataset(args.per_combo, args.seed, args.workers)
+    x_val, _, _ = draw_dataset(5, args.seed + 1000, args.workers)
+    x, x_val = x.to(dev), x_val.to(dev)
     log(f"drew {len(x)} train + {len(x_val)} held-out images in {time.time() - t0:.0f}s")
 
     tok_dir = args.work / "tokenizer"
@@ -365,7 +386,7 @@ def main() -> None:
         log(f"tokens: {probe!r} -> {tok.tokenize(probe)}")
 
     # ---- VAE
-    vae = make_vae()
+    vae = make_vae().to(dev)
     log(f"vae params {n_params(vae) / 1e6:.2f}M")
     train_vae(vae, x, x_val, budget * args.vae_fraction - (time.time() - t0), args.vae_batch, args.seed)
     vae.eval()
@@ -381,8 +402,8 @@ def main() -> None:
         p.requires_grad_(False)
 
     # ---- text encoder + UNet
-    te = make_text_encoder(tok, args.text_dim)
-    unet = make_unet(args.text_dim)
+    te = make_text_encoder(tok, args.text_dim).to(dev)
+    unet = make_unet(args.text_dim).to(dev)
     log(f"text encoder params {n_params(te) / 1e6:.2f}M, unet params {n_params(unet) / 1e6:.2f}M")
     train_sched = DDPMScheduler(
         num_train_timesteps=1000,
@@ -391,12 +412,13 @@ def main() -> None:
         beta_schedule="scaled_linear",
         prediction_type="v_prediction",
         clip_sample=False,
+        steps_offset=1,
     )
     infer_sched = DPMSolverMultistepScheduler.from_config(
         train_sched.config, algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero"
     )
 
-    combo = prod_idx * len(COLORS) + col_idx
+    combo = (prod_idx * len(COLORS) + col_idx).to(dev)
     cap_ids = []
     for p in PRODUCTS:
         for c in COLORS:
@@ -404,8 +426,8 @@ def main() -> None:
             ids = tok(caps, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
             cap_ids.append(ids)
     n_caps = min(len(c) for c in cap_ids)
-    cap_table = torch.stack([c[:n_caps] for c in cap_ids])  # [combos, n_caps, 77]
-    empty_ids = tok([""], padding="max_length", max_length=77, return_tensors="pt").input_ids[0]
+    cap_table = torch.stack([c[:n_caps] for c in cap_ids]).to(dev)  # [combos, n_caps, 77]
+    empty_ids = tok([""], padding="max_length", max_length=77, return_tensors="pt").input_ids[0].to(dev)
     log(f"{cap_table.shape[1]} captions per combo, e.g. {tok.decode(cap_table[0, 5], skip_special_tokens=True)!r}")
 
     params = list(unet.parameters()) + list(te.parameters())
@@ -417,7 +439,8 @@ def main() -> None:
     pipe = make_pipeline(vae, ema_te, tok, ema_unet, infer_sched)
 
     g = torch.Generator().manual_seed(args.seed + 1)
-    acp = train_sched.alphas_cumprod
+    gd = torch.Generator(device=dev).manual_seed(args.seed + 2)
+    acp = train_sched.alphas_cumprod.to(dev)
     unet_start = time.time()
     save_reserve = 45.0
     unet_seconds = budget - (unet_start - t0) - save_reserve
@@ -434,14 +457,14 @@ def main() -> None:
             pg["lr"] = lr
         unet.train()
         te.train()
-        idx = torch.randint(0, len(lat), (args.batch,), generator=g)
+        idx = torch.randint(0, len(lat), (args.batch,), generator=g).to(dev)
         z0 = lat[idx]
-        ci = torch.randint(0, n_caps, (args.batch,), generator=g)
+        ci = torch.randint(0, n_caps, (args.batch,), generator=g).to(dev)
         ids = cap_table[combo[idx], ci]
-        drop = torch.rand(args.batch, generator=g) < args.cfg_dropout
+        drop = (torch.rand(args.batch, generator=g) < args.cfg_dropout).to(dev)
         ids[drop] = empty_ids
-        noise = torch.randn(z0.shape, generator=g)
-        t = torch.randint(0, 1000, (args.batch,), generator=g)
+        noise = torch.randn(z0.shape, generator=gd, device=dev)
+        t = torch.randint(0, 1000, (args.batch,), generator=g).to(dev)
         a = acp[t].sqrt().view(-1, 1, 1, 1)
         s = (1 - acp[t]).sqrt().view(-1, 1, 1, 1)
         zt = a * z0 + s * noise
@@ -457,7 +480,7 @@ def main() -> None:
         decay = min(0.998, (1 + step) / (10 + step))
         ema_update(ema_unet, unet, decay)
         ema_update(ema_te, te, decay)
-        if step % 25 == 0:
+        if step % (25 if dev.type == "cpu" else 500) == 0:
             rate = step / (time.time() - unet_start)
             log(f"step {step} loss {loss.item():.4f} lr {lr:.2e} ({rate:.2f} it/s, {frac * 100:.0f}% of time)")
         if step % args.eval_every == 0:
@@ -469,9 +492,10 @@ def main() -> None:
     out: Path = args.out
     if out.exists():
         shutil.rmtree(out)
-    save = make_pipeline(
-        copy.deepcopy(vae).half(), copy.deepcopy(ema_te).half(), tok, copy.deepcopy(ema_unet).half(), infer_sched
-    )
+    def fp16(m: torch.nn.Module) -> Any:
+        return copy.deepcopy(m).to("cpu", torch.float16)
+
+    save = make_pipeline(fp16(vae), fp16(ema_te), tok, fp16(ema_unet), infer_sched)
     save.save_pretrained(out, safe_serialization=True)
     (out / "chatcanvas.json").write_text(
         json.dumps(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -108,7 +107,10 @@ class Assistant:
             if self.rewriter is None:
                 from chatcanvas.bot.rewriter import default_rewriter
 
-                self.rewriter = default_rewriter(self.settings)
+                count_tokens = getattr(self.engine.backend(), "count_tokens", None)
+                self.rewriter = default_rewriter(
+                    self.settings, native_size=self.native_size(), count_tokens=count_tokens
+                )
             last = self.memory.last(turn.conversation) if self.memory else None
             plan = await self.rewriter.plan(turn, last, self.backend_family)
             if plan.reply:
@@ -125,7 +127,9 @@ class Assistant:
             log.exception("turn failed")
             yield Failed(reason=m.INTERNAL_ERROR)
 
-    async def generate(self, spec: ImageSpec, who: UserRef, where: Place, prompt_in: str = "") -> AsyncIterator[Event]:
+    async def generate(
+        self, spec: ImageSpec, who: UserRef, where: Place, prompt_in: str = ""
+    ) -> AsyncIterator[Event]:
         """A spec from a form or slash-command options: no rewriting, same limits and queue."""
         async for ev in self.run_specs([spec], who, where, [], prompt_in=prompt_in or spec.prompt):
             yield ev
@@ -159,7 +163,9 @@ class Assistant:
                 yield Refused(reason=str(exc), retry_after=getattr(exc, "retry_after", None))
                 return
             yield Text(text=str(exc))
-        yield Accepted(job_ids=tuple(job_ids), position=self.engine.position(job_ids[0]), prompts=tuple(prompts))
+        yield Accepted(
+            job_ids=tuple(job_ids), position=self.engine.position(job_ids[0]), prompts=tuple(prompts)
+        )
         async for ev in self.follow(job_ids):
             yield ev
 
@@ -198,7 +204,9 @@ class Assistant:
             raise SpecError(m.NO_SUCH_IMAGE.format(ref=image_id))
         return img.recipe
 
-    async def _from_image(self, image_id: str, who: UserRef, where: Place, **changes: Any) -> AsyncIterator[Event]:
+    async def _from_image(
+        self, image_id: str, who: UserRef, where: Place, **changes: Any
+    ) -> AsyncIterator[Event]:
         try:
             spec = spec_from_recipe(self._source(image_id), **changes)
         except ChatcanvasError as exc:
@@ -213,7 +221,9 @@ class Assistant:
 
     def vary(self, image_id: str, who: UserRef, where: Place, strength: float = 0.6) -> AsyncIterator[Event]:
         """Image-to-image from this image: same prompt, new seed, a fresh take on the same picture."""
-        return self._from_image(image_id, who, where, seed=None, init_image=image_id, mask_image=None, strength=strength)
+        return self._from_image(
+            image_id, who, where, seed=None, init_image=image_id, mask_image=None, strength=strength
+        )
 
     def upscale(self, image_id: str, who: UserRef, where: Place, factor: int = 2) -> AsyncIterator[Event]:
         """Twice the size: the image enlarged, then refined by image-to-image at low strength."""
@@ -225,8 +235,9 @@ class Assistant:
         lim = self.settings.limits
         scale = min(1.0, lim.max_side / max(w, h), (lim.max_pixels / (w * h)) ** 0.5)
         w, h = max(8, int(w * scale) // 8 * 8), max(8, int(h * scale) // 8 * 8)
-        return self._from_image(image_id, who, where, width=w, height=h, init_image=image_id, mask_image=None,
-                                strength=0.3)
+        return self._from_image(
+            image_id, who, where, width=w, height=h, init_image=image_id, mask_image=None, strength=0.3
+        )
 
     async def vary_product(
         self,
@@ -244,8 +255,15 @@ class Assistant:
         try:
             photo = load_upload(image, self.settings)
             mask_img = load_upload(mask, self.settings) if mask else None
-            specs = variation_specs(photo, list(variations), self.store, self.settings, mask=mask_img,
-                                    subject=subject, native=self.native_size())
+            specs = variation_specs(
+                photo,
+                list(variations),
+                self.store,
+                self.settings,
+                mask=mask_img,
+                subject=subject,
+                native=self.native_size(),
+            )
         except ChatcanvasError as exc:
             yield Refused(reason=str(exc))
             return
@@ -255,12 +273,6 @@ class Assistant:
 
 async def _one(ev: Event) -> AsyncIterator[Event]:
     yield ev
-
-
-def png_bytes(img: Any) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 __all__ = ["Assistant", "TERMINAL", "spec_from_recipe"]

@@ -7,11 +7,15 @@ falling back to the offline rules when the LLM fails).
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatcanvas.types import ChatTurn, ImageSpec
+
+if TYPE_CHECKING:
+    from chatcanvas.config import Settings
 
 
 class Plan(BaseModel):
@@ -37,3 +41,26 @@ class Rewriter(Protocol):
         see :func:`chatcanvas.prompts.family_of`.
         """
         ...
+
+
+def default_rewriter(
+    settings: Settings,
+    native_size: int | None = None,
+    count_tokens: Callable[[str], int | None] | None = None,
+) -> Rewriter:
+    """The rewriter for these settings: the LLM agent when ``CHATCANVAS_LLM_MODEL`` is set (falling back
+    to the rules when it fails), else the offline rules.
+
+    ``native_size``: the side of the model's square default (``Assistant.native_size()``); aspect sizes
+    keep about that many pixels. ``count_tokens``: the loaded pipeline's tokenizer
+    (``DiffusersBackend.count_tokens``), for the 75-token window.
+    """
+    from chatcanvas.bot.offline_rewriter import OfflineRewriter
+
+    base = native_size or (max(settings.size) if settings.size else None)
+    offline = OfflineRewriter(settings.limits, base_side=base, count_tokens=count_tokens)
+    if not settings.llm_enabled:
+        return offline
+    from chatcanvas.bot.agent import AgentRewriter
+
+    return AgentRewriter(settings, offline=offline)

@@ -201,8 +201,10 @@ class Engine:
         """Check the limits and fill every default, the seed included, so the job is exactly repeatable."""
         spec = self.settings.limits.check(spec)
         name = self.backend_name(spec)
-        spec = self.backend(name).resolve(spec.model_copy(update={"backend": name}))
-        spec = self.settings.limits.check(spec)
+        backend = self.backend(name)
+        spec = backend.resolve(spec.model_copy(update={"backend": name}))
+        if not getattr(backend, "fixed_sizes", False):  # a provider's own sizes are not ours to refuse
+            spec = self.settings.limits.check(spec)
         if spec.seed is None:
             spec = spec.model_copy(update={"seed": secrets.randbelow(2**32)})
         return spec

@@ -247,7 +247,6 @@ def with_recipe(data: bytes, recipe: Recipe) -> bytes:
 
 @dataclass(frozen=True)
 class _Request:
-    spec_index: int
     spec: ImageSpec
     n: int
 
@@ -255,6 +254,9 @@ class _Request:
 class OpenAIBackend(Backend):
     name: ClassVar[str] = "openai"
     max_batch: ClassVar[int] = 1
+    # resolve() picks one of the provider's sizes (up to 1792 px): the configured size limits apply to
+    # what the user asked for, before resolve, not to the provider's sizes after it.
+    fixed_sizes: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -289,6 +291,9 @@ class OpenAIBackend(Backend):
     def model_name(self) -> str:
         return self.model
 
+    async def aclose(self) -> None:
+        await self.client.close()
+
     def _quality_for(self, model: str) -> str | None:
         return self.quality if model == self.model else check_quality(model, self.settings.openai_quality)
 
@@ -307,12 +312,12 @@ class OpenAIBackend(Backend):
     ) -> list[GeneratedImage]:
         resolved = [self.resolve(s) for s in specs]
         requests: list[_Request] = []
-        for i, spec in enumerate(resolved):
+        for spec in resolved:
             max_n = MODELS[spec.model or self.model].max_n
             left = spec.count
             while left > 0:
                 n = min(left, max_n)
-                requests.append(_Request(i, spec, n))
+                requests.append(_Request(spec, n))
                 left -= n
         total = sum(r.n for r in requests)
         tasks = [asyncio.ensure_future(self._run(r)) for r in requests]

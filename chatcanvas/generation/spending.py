@@ -1,9 +1,17 @@
 """What the OpenAI images cost, who asked, and the spending limits checked before a request is sent.
 
-The engine (or the assistant) calls :meth:`SpendLedger.check` before submitting an openai job and
-:meth:`SpendLedger.record_images` once its images are back. ``check`` counts money already spent
-plus jobs checked but not yet recorded (held by ``job_id``), so queueing many jobs at once cannot
-slip past a limit. Periods are calendar days and months in UTC.
+Wiring (one line, after the engine is built): ``install(engine, store, settings)``. It adds
+
+- an admission check (``engine.admission``): before an openai job is recorded, its estimated cost
+  plus what the user (and their server) spent this UTC day / month plus the estimates of their
+  openai jobs still queued or running must stay within the limits, else :class:`QuotaExceeded`
+  and nothing reaches the provider;
+- a done hook (``engine.on_done``): the job's cost (the sum of ``recipe.cost_usd``) is recorded
+  with who asked.
+
+Counting unfinished jobs from the ``jobs`` table (not an in-memory hold) means queueing many jobs at
+once cannot slip past a limit, a failed or cancelled job frees its estimate by itself, and a
+restart loses nothing.
 
 User limits count a person across servers (``platform`` + ``user``); server limits count everyone
 in one server (``platform`` + ``server``) and do not apply to DMs or the terminal (no server).
@@ -16,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chatcanvas import messages as m
 from chatcanvas.errors import QuotaExceeded
@@ -26,7 +34,7 @@ if TYPE_CHECKING:
     from chatcanvas.config import Settings
     from chatcanvas.store import Store
 
-__all__ = ["SpendLedger", "SpendRow", "period_bounds", "usage_report"]
+__all__ = ["SpendLedger", "SpendRow", "format_report", "install", "period_bounds", "usage_report"]
 
 
 def period_bounds(now: float, period: str) -> tuple[float, float]:
@@ -59,25 +67,32 @@ class SpendLedger:
     def __init__(self, store: Store, *, now: Callable[[], float] = time.time) -> None:
         self.store = store
         self._now = now
-        self._held: dict[str, tuple[UserRef, float]] = {}  # job id -> (who, estimated cost)
         self._lock = threading.Lock()
+
+    def install(self, engine: Any, settings: Settings) -> None:
+        """Hook into a :class:`chatcanvas.generation.engine.Engine`: check at admission, record when done."""
+
+        def admit(spec: ImageSpec, who: UserRef) -> None:
+            if spec.backend == "openai":
+                self.check(who, spec, settings)
+
+        def done(rec: Any, images: list[GeneratedImage]) -> None:
+            self.record_images(rec.who, rec.id, images)
+
+        engine.admission.append(admit)
+        engine.on_done.append(done)
 
     # ------------------------------------------------------------ before
 
-    def check(
-        self, who: UserRef, spec: ImageSpec | float, settings: Settings, *, job_id: str | None = None
-    ) -> float:
+    def check(self, who: UserRef, spec: ImageSpec | float, settings: Settings) -> float:
         """Raise :class:`QuotaExceeded` if ``spec`` (or a cost in USD) would go past a limit.
 
-        Returns the estimated cost. With ``job_id`` the estimate is held against the limits until
-        :meth:`record` / :meth:`record_images` / :meth:`release` for that job.
+        Counts what was spent in the period plus the estimates of ``who``'s unfinished openai jobs.
+        Returns the estimated cost of ``spec``.
         """
-        if isinstance(spec, ImageSpec):
-            from chatcanvas.generation.openai_backend import estimate_cost
+        from chatcanvas.generation.openai_backend import estimate_cost
 
-            cost = estimate_cost(spec, settings)
-        else:
-            cost = float(spec)
+        cost = estimate_cost(spec, settings) if isinstance(spec, ImageSpec) else float(spec)
         limits = (
             ("user", "daily", settings.spend_limit_user_daily),
             ("user", "monthly", settings.spend_limit_user_monthly),
@@ -86,11 +101,14 @@ class SpendLedger:
         )
         with self._lock:
             now = self._now()
+            pending: dict[str, float] = {}
             for scope, period, limit in limits:
                 if limit is None or (scope == "server" and not who.server):
                     continue
+                if scope not in pending:
+                    pending[scope] = self._pending(who, scope, settings)
                 start, end = period_bounds(now, period)
-                spent = self._spent(who, scope, start) + self._held_for(who, scope)
+                spent = self._spent(who, scope, start) + pending[scope]
                 if spent + cost > limit + 1e-9:
                     if scope == "server":
                         msg = m.SERVER_SPEND_LIMIT.format(period=period, limit=limit, spent=spent, cost=cost)
@@ -101,20 +119,30 @@ class SpendLedger:
                             cost=cost, period=period, limit=limit, spent=spent
                         )
                     raise QuotaExceeded(msg, retry_after=max(0.0, end - now))
-            if job_id is not None:
-                self._held[job_id] = (who, cost)
         return cost
 
-    def release(self, job_id: str) -> None:
-        """Drop the hold of a job that failed or was cancelled (nothing was charged)."""
-        with self._lock:
-            self._held.pop(job_id, None)
+    def _pending(self, who: UserRef, scope: str, settings: Settings) -> float:
+        """Estimated cost of ``who``'s (or their server's) openai jobs still queued or running."""
+        from chatcanvas.generation.openai_backend import estimate_cost
+
+        column, key = ("server_id", who.server) if scope == "server" else ("user_id", who.user)
+        rows = self.store.execute(
+            f"SELECT spec FROM jobs WHERE status IN ('queued', 'running') AND platform = ? AND {column} = ?"
+            " AND json_extract(spec, '$.backend') = 'openai'",
+            (who.platform, key),
+        )
+        total = 0.0
+        for row in rows:
+            try:
+                total += estimate_cost(ImageSpec.model_validate_json(row[0]), settings)
+            except Exception:  # a job this configuration can't price: it will fail on its own
+                continue
+        return total
 
     # ------------------------------------------------------------ after
 
     def record(self, who: UserRef, job_id: str, cost: float, model: str, images: int = 1) -> None:
         with self._lock:
-            self._held.pop(job_id, None)
             self.store.execute(
                 "INSERT INTO openai_spend (at, platform, user_id, server_id, job_id, model, images, cost_usd)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -125,7 +153,6 @@ class SpendLedger:
         """Record the cost of a finished job's openai images (others are free); returns the sum."""
         paid = [i for i in images if i.recipe.backend == "openai" and i.recipe.cost_usd is not None]
         if not paid:
-            self.release(job_id)
             return 0.0
         total = sum(i.recipe.cost_usd or 0.0 for i in paid)
         self.record(who, job_id, total, paid[0].recipe.model, images=len(paid))
@@ -141,13 +168,6 @@ class SpendLedger:
         column, key = ("server_id", who.server) if scope == "server" else ("user_id", who.user)
         sql = f"SELECT COALESCE(SUM(cost_usd), 0) FROM openai_spend WHERE platform=? AND {column}=? AND at>=?"
         return float(self.store.execute(sql, (who.platform, key, since))[0][0])
-
-    def _held_for(self, who: UserRef, scope: str) -> float:
-        if scope == "server":
-            return sum(
-                c for w, c in self._held.values() if (w.platform, w.server) == (who.platform, who.server)
-            )
-        return sum(c for w, c in self._held.values() if (w.platform, w.user) == (who.platform, who.user))
 
     def report(self) -> list[SpendRow]:
         """Spend by user, biggest spender first."""
@@ -203,12 +223,26 @@ def format_report(rows: list[SpendRow]) -> str:
     return "\n".join([line(head), *(line(r) for r in body), line(totals)])
 
 
-def usage_report(settings: Settings) -> str:
-    """The text ``chatcanvas usage`` prints: OpenAI image spend by user (UTC day and month)."""
-    from chatcanvas.store import Store
+def usage_report(store: Store, settings: Settings) -> str:
+    """What ``chatcanvas usage`` prints: OpenAI image spend by user (UTC day and month), and the limits."""
+    text = format_report(SpendLedger(store).report())
+    limits = [
+        (name, value)
+        for name, value in (
+            ("per user per day", settings.spend_limit_user_daily),
+            ("per user per month", settings.spend_limit_user_monthly),
+            ("per server per day", settings.spend_limit_server_daily),
+            ("per server per month", settings.spend_limit_server_monthly),
+        )
+        if value is not None
+    ]
+    if limits:
+        text += "\nLimits: " + ", ".join(f"${v:.2f} {n}" for n, v in limits)
+    return text
 
-    store = Store(settings.data_dir)
-    try:
-        return format_report(SpendLedger(store).report())
-    finally:
-        store.close()
+
+def install(engine: Any, store: Store, settings: Settings) -> SpendLedger:
+    """Check spending limits when an openai job is submitted and record its cost when it is done."""
+    ledger = SpendLedger(store)
+    ledger.install(engine, settings)
+    return ledger

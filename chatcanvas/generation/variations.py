@@ -7,8 +7,11 @@ masked product with "a <variation> <product words>", keeping the shape and the b
 
 from __future__ import annotations
 
+import io
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, overload
+
+from PIL import Image
 
 from chatcanvas import messages as m
 from chatcanvas.errors import SpecError
@@ -16,6 +19,7 @@ from chatcanvas.types import ImageSpec
 
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
+    from chatcanvas.store import Store
 
 __all__ = [
     "DEFAULT_STRENGTH",
@@ -23,6 +27,7 @@ __all__ = [
     "MAX_VARIATIONS",
     "clean_variations",
     "fit_aspect",
+    "prepare_variations",
     "variation_prompt",
     "variation_specs",
 ]
@@ -88,7 +93,7 @@ def _default_side(settings: Settings) -> int:
     return DEMO_SIDE if settings.using_demo_model else 512
 
 
-def variation_specs(
+def _specs_from_refs(
     image_id: str,
     mask_id: str,
     variations: list[str],
@@ -131,3 +136,99 @@ def variation_specs(
     for spec in specs:
         settings.limits.check(spec)
     return specs
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def prepare_variations(
+    photo: Image.Image,
+    variations: list[str],
+    store: Store,
+    settings: Settings,
+    *,
+    mask: Image.Image | None = None,
+    subject: str = "",
+    native: int | None = None,
+    seed: int | None = None,
+    strength: float = DEFAULT_STRENGTH,
+) -> list[ImageSpec]:
+    """Store the photo and its mask (given, or cut out by :func:`product_mask`), then the specs.
+
+    ``photo`` and ``mask`` come from :func:`chatcanvas.images.load_upload`; a mask must be the
+    photo's size (white = the product to repaint). ``subject`` is the product words ("mug");
+    ``native`` the model's native side, so the specs keep the photo's aspect at about that size.
+    """
+    from chatcanvas.generation.product_mask import product_mask
+
+    cleaned = clean_variations(variations)  # refuse bad input before storing anything
+    if mask is not None:
+        if mask.size != photo.size:
+            raise SpecError(
+                m.MASK_SIZE_MISMATCH.format(mw=mask.width, mh=mask.height, w=photo.width, h=photo.height)
+            )
+        mask_l = mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
+    else:
+        mask_l = product_mask(photo)
+    image_id = store.put_upload(_png(photo.convert("RGB")))
+    mask_id = store.put_upload(_png(mask_l))
+    return _specs_from_refs(
+        image_id,
+        mask_id,
+        cleaned,
+        subject.strip() or "product",
+        settings,
+        size=photo.size,
+        base_side=native,
+        seed=seed,
+        strength=strength,
+    )
+
+
+@overload
+def variation_specs(
+    image_id: str,
+    mask_id: str,
+    variations: list[str],
+    base_prompt: str,
+    settings: Settings,
+    *,
+    size: tuple[int, int] | None = None,
+    base_side: int | None = None,
+    seed: int | None = None,
+    strength: float = DEFAULT_STRENGTH,
+    negative_prompt: str = "",
+    backend: str | None = None,
+) -> list[ImageSpec]: ...
+
+
+@overload
+def variation_specs(
+    photo: Image.Image,
+    variations: list[str],
+    store: Store,
+    settings: Settings,
+    /,
+    *,
+    mask: Image.Image | None = None,
+    subject: str = "",
+    native: int | None = None,
+    seed: int | None = None,
+    strength: float = DEFAULT_STRENGTH,
+) -> list[ImageSpec]: ...
+
+
+def variation_specs(*args: Any, **kwargs: Any) -> list[ImageSpec]:
+    """One inpainting :class:`ImageSpec` per variation, in order. Two call forms:
+
+    * ``variation_specs(image_id, mask_id, variations, base_prompt, settings, size=..., base_side=...)``:
+      pure; the photo and mask are already in the store (``store.put_upload``).
+    * ``variation_specs(photo, variations, store, settings, mask=..., subject=..., native=...)``:
+      the same as :func:`prepare_variations` (stores the photo and the mask, cuts the mask if none).
+    """
+    if args and isinstance(args[0], Image.Image):
+        return prepare_variations(*args, **kwargs)
+    return _specs_from_refs(*args, **kwargs)

@@ -50,7 +50,9 @@ def _text(name: str) -> str:
 @cache
 def styles() -> dict[str, StylePreset]:
     raw: dict[str, dict[str, Any]] = json.loads(_text("styles.json"))
-    return {name: StylePreset(name=name, **{**v, "triggers": tuple(v["triggers"])}) for name, v in raw.items()}
+    return {
+        name: StylePreset(name=name, **{**v, "triggers": tuple(v["triggers"])}) for name, v in raw.items()
+    }
 
 
 def style(name: str | None) -> StylePreset | None:
@@ -75,7 +77,12 @@ def guide(family: Family) -> str:
 
 
 def system_prompt(family: Family, limits: Limits) -> str:
-    names = ", ".join(styles())
+    key = "dalle" if family == "dalle" else "sd"
+    names = "\n".join(
+        f"  - {p.name}: {p.description}; e.g. "
+        + (p.dalle.format(subject="...") if key == "dalle" else f"'..., {p.sd}'")
+        for p in styles().values()
+    )
     return _text("system.md").format(
         max_count=limits.max_count,
         max_side=limits.max_side,

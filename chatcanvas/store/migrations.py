@@ -111,4 +111,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "rewriter_0001_memory",
+        """
+        CREATE TABLE IF NOT EXISTS conversation_memory (
+            conversation TEXT PRIMARY KEY,   -- ChatTurn.conversation: platform:channel:thread:user
+            specs TEXT NOT NULL,             -- JSON list of the last ImageSpecs made in it
+            images TEXT NOT NULL DEFAULT '[]', -- JSON list of the last image ids made in it
+            updated REAL NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS conversation_memory_updated ON conversation_memory(updated);
+        """,
+    ),
 ]

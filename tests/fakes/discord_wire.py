@@ -25,6 +25,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import json
 import re
@@ -34,8 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import discord
 from aiohttp import web
+from discord.ext import commands
 from discord.http import HTTPClient, Route
 from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
@@ -67,7 +68,7 @@ def iso_now() -> str:
 
 @dataclass
 class FilePart:
-    field: str
+    name: str
     filename: str
     content_type: str
     data: bytes = field(repr=False)
@@ -84,7 +85,11 @@ class Recorded:
     status: int = 200
 
     def is_callback(self, interaction_id: str | int) -> bool:
-        return self.method == "POST" and self.path == f"/interactions/{interaction_id}/callback"
+        return (
+            self.method == "POST"
+            and self.path.startswith(f"/interactions/{interaction_id}/")
+            and self.path.endswith("/callback")
+        )
 
     def is_original_edit(self, token: str) -> bool:
         return self.method == "PATCH" and self.path == f"/webhooks/{APP_ID}/{token}/messages/@original"
@@ -209,6 +214,15 @@ def message_payload(
     return data
 
 
+def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    # discord.py decodes JSON only when the content type is exactly "application/json", as Discord sends it
+    return web.Response(
+        body=json.dumps(body).encode(),
+        status=status,
+        headers={**(headers or {}), "Content-Type": "application/json"},
+    )
+
+
 class FakeDiscord:
     """The REST side of Discord on 127.0.0.1 (aiohttp, in the test's event loop)."""
 
@@ -243,9 +257,7 @@ class FakeDiscord:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
         return self
 
     async def stop(self) -> None:
@@ -264,6 +276,10 @@ class FakeDiscord:
         self.cdn[path] = (data, content_type)
         return self.origin + path
 
+    def original(self, token: str) -> dict[str, Any]:
+        """The message an interaction's response created, as last edited (what a button press carries)."""
+        return self.messages[self._originals[token]]
+
     def rate_limit(self, method: str, path_re: str, retry_after: float = 0.2, count: int = 1) -> RateLimit:
         rl = RateLimit(method, path_re, retry_after, count)
         self.rate_limits.append(rl)
@@ -272,7 +288,9 @@ class FakeDiscord:
     def matching(self, pred: Callable[[Recorded], bool]) -> list[Recorded]:
         return [r for r in self.requests if pred(r)]
 
-    async def wait_for(self, pred: Callable[[Recorded], bool], timeout: float = 60.0, n: int = 1) -> list[Recorded]:
+    async def wait_for(
+        self, pred: Callable[[Recorded], bool], within: float = 60.0, n: int = 1
+    ) -> list[Recorded]:
         """Wait until at least ``n`` recorded requests match ``pred``; returns all that match."""
 
         async def _loop() -> list[Recorded]:
@@ -283,7 +301,7 @@ class FakeDiscord:
                 self._changed.clear()
                 await self._changed.wait()
 
-        return await asyncio.wait_for(_loop(), timeout)
+        return await asyncio.wait_for(_loop(), within)
 
     # -------------------------------------------------------- request handling
 
@@ -337,8 +355,12 @@ class FakeDiscord:
         if rl is not None:
             rec.status = 429
             self._record(rec)
-            return web.json_response(
-                {"message": "You are being rate limited.", "retry_after": rl.retry_after, "global": rl.global_},
+            return _json(
+                {
+                    "message": "You are being rate limited.",
+                    "retry_after": rl.retry_after,
+                    "global": rl.global_,
+                },
                 status=429,
                 headers={
                     "Via": "1.1 google",
@@ -358,7 +380,7 @@ class FakeDiscord:
         headers = {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4", "X-RateLimit-Reset-After": "1.0"}
         if status == 204:
             return web.Response(status=204, headers=headers)
-        return web.json_response(answer, status=status, headers=headers)
+        return _json(answer, status=status, headers=headers)
 
     def _record(self, rec: Recorded) -> None:
         self.requests.append(rec)
@@ -649,12 +671,12 @@ def _option(name: str, value: Any) -> dict[str, Any]:
 class Wire:
     """A logged-in bot wired to a :class:`FakeDiscord`, with helpers to feed gateway events."""
 
-    def __init__(self, bot: discord.Client, fake: FakeDiscord | None = None) -> None:
+    def __init__(self, bot: commands.Bot, fake: FakeDiscord | None = None) -> None:
         self.bot = bot
         self.fake = fake or FakeDiscord()
         self.http: WireHTTPClient | None = None
         self.adapter: WireWebhookAdapter | None = None
-        self._token = None
+        self._token: contextvars.Token[AsyncWebhookAdapter] | None = None
         self.command_ids: dict[str, str] = {}
 
     async def __aenter__(self) -> Wire:
@@ -665,8 +687,12 @@ class Wire:
         self.bot._connection.http = self.http
         self.adapter = WireWebhookAdapter(self.fake.api_base)
         self._token = async_context.set(self.adapter)
-        await self.bot.login("fake-token")
-        self.bot._connection.parse_ready(ready_payload())  # type: ignore[arg-type]
+        try:
+            await self.bot.login("fake-token")
+            self.bot._connection.parse_ready(ready_payload())  # type: ignore[arg-type]
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -679,8 +705,10 @@ class Wire:
     def requests(self) -> list[Recorded]:
         return self.fake.requests
 
-    async def wait_for(self, pred: Callable[[Recorded], bool], timeout: float = 60.0, n: int = 1) -> list[Recorded]:
-        return await self.fake.wait_for(pred, timeout, n)
+    async def wait_for(
+        self, pred: Callable[[Recorded], bool], within: float = 60.0, n: int = 1
+    ) -> list[Recorded]:
+        return await self.fake.wait_for(pred, within, n)
 
     # -------------------------------------------------------- INTERACTION_CREATE
 
@@ -708,7 +736,11 @@ class Wire:
             data["guild_locale"] = "en-US"
             data["channel_id"] = str(channel_id)
             chan = next(
-                (c for c in guild_payload()["channels"] + guild_payload()["threads"] if c["id"] == str(channel_id)),
+                (
+                    c
+                    for c in guild_payload()["channels"] + guild_payload()["threads"]
+                    if c["id"] == str(channel_id)
+                ),
                 channel_payload(channel_id, "x"),
             )
             data["channel"] = chan
@@ -749,14 +781,14 @@ class Wire:
         self,
         custom_id: str,
         *,
-        message: dict[str, Any] | None = None,
+        message: dict[str, Any],
         user_id: int = USER_ID,
         channel_id: int = CHANNEL_ID,
     ) -> tuple[str, str]:
         """Feed a button press on ``message`` (the bot's message JSON, as the server answered it)."""
         data, iid, token = self._interaction_base(3, user_id=user_id, channel_id=channel_id)
         data["data"] = {"custom_id": custom_id, "component_type": 2}
-        data["message"] = message or message_payload(channel_id=channel_id)
+        data["message"] = message
         self.bot._connection.parse_interaction_create(data)  # type: ignore[arg-type]
         return iid, token
 

@@ -104,9 +104,7 @@ class FakeSlackAPI:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
         return self
 
     async def stop(self) -> None:
@@ -140,7 +138,7 @@ class FakeSlackAPI:
         return [c.method for c in self.calls]
 
     async def wait_for(
-        self, method: str, count: int = 1, *, where: Callable[[Call], bool] | None = None, timeout: float = 60
+        self, method: str, count: int = 1, *, where: Callable[[Call], bool] | None = None, within: float = 60
     ) -> list[Call]:
         """Wait until ``method`` was answered successfully ``count`` times (matching ``where``)."""
 
@@ -148,7 +146,7 @@ class FakeSlackAPI:
             return [c for c in self.calls_to(method) if where is None or where(c)]
 
         async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: len(matching()) >= count), timeout)
+            await asyncio.wait_for(self._changed.wait_for(lambda: len(matching()) >= count), within)
         return matching()
 
     async def _record(self, call: Call) -> None:
@@ -306,8 +304,8 @@ class FakeSlackAPI:
             self._ws.remove(ws)
         return ws
 
-    async def socket_connected(self, timeout: float = 30) -> None:
-        await asyncio.wait_for(self._ws_connected.wait(), timeout)
+    async def socket_connected(self, within: float = 30) -> None:
+        await asyncio.wait_for(self._ws_connected.wait(), within)
 
     async def socket_send(
         self,
@@ -316,7 +314,7 @@ class FakeSlackAPI:
         *,
         retry_attempt: int = 0,
         retry_reason: str = "",
-        timeout: float = 3.0,
+        within: float = 3.0,
     ) -> dict[str, Any]:
         """Send one envelope (``events_api``, ``slash_commands``, ``interactive``) and wait for its ack."""
         await self.socket_connected()
@@ -333,7 +331,7 @@ class FakeSlackAPI:
             envelope["retry_attempt"] = retry_attempt
             envelope["retry_reason"] = retry_reason
         await self._ws[-1].send_json(envelope)
-        return await asyncio.wait_for(fut, timeout)
+        return await asyncio.wait_for(fut, within)
 
 
 class _ApiError(Exception):

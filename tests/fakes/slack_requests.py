@@ -55,7 +55,8 @@ def slash_command(
         "api_app_id": "A1",
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": trigger_id or f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex}",
+        "trigger_id": trigger_id
+        or f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex}",
     }
 
 
@@ -63,7 +64,9 @@ def form_body(fields: dict[str, str]) -> str:
     return urlencode(fields)
 
 
-def event_callback(event: dict[str, Any], *, event_id: str | None = None, team: str = TEAM_ID) -> dict[str, Any]:
+def event_callback(
+    event: dict[str, Any], *, event_id: str | None = None, team: str = TEAM_ID
+) -> dict[str, Any]:
     return {
         "token": "legacy-verification-token",
         "team_id": team,
@@ -72,15 +75,19 @@ def event_callback(event: dict[str, Any], *, event_id: str | None = None, team: 
         "type": "event_callback",
         "event_id": event_id or "Ev" + uuid.uuid4().hex[:10].upper(),
         "event_time": int(time.time()),
-        "authorizations": [
-            {"enterprise_id": None, "team_id": team, "user_id": BOT_USER_ID, "is_bot": True}
-        ],
+        "authorizations": [{"enterprise_id": None, "team_id": team, "user_id": BOT_USER_ID, "is_bot": True}],
         "is_ext_shared_channel": False,
     }
 
 
-def mention_event(text: str, *, user: str = "U1", channel: str = "C1", ts: str = "1700000100.000100",
-                  thread_ts: str | None = None) -> dict[str, Any]:
+def mention_event(
+    text: str,
+    *,
+    user: str = "U1",
+    channel: str = "C1",
+    ts: str = "1700000100.000100",
+    thread_ts: str | None = None,
+) -> dict[str, Any]:
     ev: dict[str, Any] = {
         "type": "app_mention",
         "user": user,
@@ -95,9 +102,16 @@ def mention_event(text: str, *, user: str = "U1", channel: str = "C1", ts: str =
     return ev
 
 
-def message_event(text: str, *, user: str = "U1", channel: str = "C1", channel_type: str = "channel",
-                  ts: str = "1700000200.000100", thread_ts: str | None = None,
-                  files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def message_event(
+    text: str,
+    *,
+    user: str = "U1",
+    channel: str = "C1",
+    channel_type: str = "channel",
+    ts: str = "1700000200.000100",
+    thread_ts: str | None = None,
+    files: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     ev: dict[str, Any] = {
         "type": "message",
         "user": user,
@@ -127,8 +141,12 @@ def block_actions(
     trigger_id: str | None = None,
 ) -> dict[str, Any]:
     message: dict[str, Any] = {"type": "message", "ts": message_ts, "text": "result", "user": BOT_USER_ID}
-    container: dict[str, Any] = {"type": "message", "message_ts": message_ts, "channel_id": channel,
-                                 "is_ephemeral": False}
+    container: dict[str, Any] = {
+        "type": "message",
+        "message_ts": message_ts,
+        "channel_id": channel,
+        "is_ephemeral": False,
+    }
     if thread_ts:
         message["thread_ts"] = thread_ts
         container["thread_ts"] = thread_ts

@@ -77,7 +77,10 @@ def chunks(png: bytes, kind: bytes) -> list[bytes]:
 
 
 def b64_reply(*pngs: bytes, revised: str | None = None) -> Reply:
-    data = [{"b64_json": base64.b64encode(p).decode(), **({"revised_prompt": revised} if revised else {})} for p in pngs]
+    data = [
+        {"b64_json": base64.b64encode(p).decode(), **({"revised_prompt": revised} if revised else {})}
+        for p in pngs
+    ]
     return Reply(body={"created": int(time.time()), "data": data})
 
 
@@ -89,7 +92,9 @@ def policy_fault(code: str, message: str) -> Fault:
 # ---------------------------------------------------------------- generations
 
 
-async def test_b64_generation_keeps_the_server_image_and_the_revised_prompt(tmp_path: Path, fake: FakeOpenAI) -> None:
+async def test_b64_generation_keeps_the_server_image_and_the_revised_prompt(
+    tmp_path: Path, fake: FakeOpenAI
+) -> None:
     served = tiny_png(24, 16, (10, 120, 200))
     fake.images_script.append(b64_reply(served, revised="A red fox in a tweed jacket reading a broadsheet."))
     backend = OpenAIBackend(make_settings(tmp_path, fake))
@@ -122,7 +127,9 @@ async def test_url_response_is_fetched(tmp_path: Path, fake: FakeOpenAI) -> None
     served = tiny_png(16, 16, (0, 200, 0))
     fake.route("GET", "/files/fox.png", lambda rec: Reply(body=served, headers={"Content-Type": "image/png"}))
     url = f"http://127.0.0.1:{fake.port}/files/fox.png"
-    fake.images_script.append(Reply(body={"created": 1, "data": [{"url": url, "revised_prompt": "A green fox."}]}))
+    fake.images_script.append(
+        Reply(body={"created": 1, "data": [{"url": url, "revised_prompt": "A green fox."}]})
+    )
     backend = OpenAIBackend(make_settings(tmp_path, fake, openai_response_format="url"))
 
     [img] = await backend.generate([ImageSpec(prompt="a fox")])
@@ -171,14 +178,22 @@ async def test_dalle3_count_runs_concurrent_single_requests(tmp_path: Path, fake
 
 
 async def test_gpt_image_1_batches_n_and_sends_no_response_format(tmp_path: Path, fake: FakeOpenAI) -> None:
-    backend = OpenAIBackend(make_settings(tmp_path, fake, openai_image_model="gpt-image-1", openai_quality="high"))
+    backend = OpenAIBackend(
+        make_settings(tmp_path, fake, openai_image_model="gpt-image-1", openai_quality="high")
+    )
     assert backend.supports_img2img and backend.supports_inpaint
 
     images = await backend.generate([ImageSpec(prompt="a tote bag", count=3, width=512, height=768)])
 
     assert len(images) == 3
     [req] = fake.requests_to(GEN)
-    assert req.json == {"prompt": "a tote bag", "model": "gpt-image-1", "n": 3, "size": "1024x1536", "quality": "high"}
+    assert req.json == {
+        "prompt": "a tote bag",
+        "model": "gpt-image-1",
+        "n": 3,
+        "size": "1024x1536",
+        "quality": "high",
+    }
     assert images[0].recipe.cost_usd == pytest.approx(0.25)
 
 
@@ -289,7 +304,9 @@ async def test_gpt_image_1_variation_without_mask(tmp_path: Path, fake: FakeOpen
 
 async def test_dalle2_edit_is_square(tmp_path: Path, fake: FakeOpenAI) -> None:
     img_path, mask_path = _product(tmp_path)
-    backend = OpenAIBackend(make_settings(tmp_path, fake, openai_image_model="dall-e-2", openai_response_format="url"))
+    backend = OpenAIBackend(
+        make_settings(tmp_path, fake, openai_image_model="dall-e-2", openai_response_format="url")
+    )
     spec = ImageSpec(prompt="navy", init_image=img_path, mask_image=mask_path, width=768, height=512)
     [img] = await backend.generate([spec])
     fields, files = fake.requests_to(EDIT)[0].form()
@@ -301,7 +318,9 @@ async def test_dalle2_edit_is_square(tmp_path: Path, fake: FakeOpenAI) -> None:
 # ---------------------------------------------------------------- faults
 
 
-async def test_429_twice_then_200_gives_an_image_honouring_retry_after(tmp_path: Path, fake: FakeOpenAI) -> None:
+async def test_429_twice_then_200_gives_an_image_honouring_retry_after(
+    tmp_path: Path, fake: FakeOpenAI
+) -> None:
     fake.faults.append(Fault(status=429, headers={"Retry-After": "2"}, path=GEN))
     fake.faults.append(Fault(status=429, headers={"retry-after-ms": "250"}, path=GEN))
     sleeps = Sleeps()
@@ -332,7 +351,9 @@ async def test_5xx_past_the_budget_fails_clearly(tmp_path: Path, fake: FakeOpenA
     for _ in range(5):
         fake.faults.append(Fault(status=503, path=GEN))
     sleeps = Sleeps()
-    backend = OpenAIBackend(make_settings(tmp_path, fake, openai_max_retries=2, openai_backoff_s=1.0), sleep=sleeps)
+    backend = OpenAIBackend(
+        make_settings(tmp_path, fake, openai_max_retries=2, openai_backoff_s=1.0), sleep=sleeps
+    )
 
     with pytest.raises(BackendError, match="The image service is unavailable .*HTTP 503") as err:
         await backend.generate([ImageSpec(prompt="a fox")])
@@ -352,7 +373,9 @@ async def test_retry_after_past_the_max_wait_gives_up_at_once(tmp_path: Path, fa
 
 
 async def test_insufficient_quota_is_not_retried(tmp_path: Path, fake: FakeOpenAI) -> None:
-    body = {"error": {"message": "You exceeded your current quota.", "type": "x", "code": "insufficient_quota"}}
+    body = {
+        "error": {"message": "You exceeded your current quota.", "type": "x", "code": "insufficient_quota"}
+    }
     fake.faults.append(Fault(status=429, body=body, path=GEN))
     with pytest.raises(BackendError, match="exceeded your current quota"):
         await OpenAIBackend(make_settings(tmp_path, fake)).generate([ImageSpec(prompt="a fox")])
@@ -374,14 +397,18 @@ async def test_content_policy_refusal_names_why(tmp_path: Path, fake: FakeOpenAI
 
 
 async def test_other_400_is_a_clear_rejection(tmp_path: Path, fake: FakeOpenAI) -> None:
-    fake.faults.append(Fault(status=400, body={"error": {"message": "Invalid size.", "code": None}}, path=GEN))
+    fake.faults.append(
+        Fault(status=400, body={"error": {"message": "Invalid size.", "code": None}}, path=GEN)
+    )
     with pytest.raises(BackendError, match="rejected the request: Invalid size.") as err:
         await OpenAIBackend(make_settings(tmp_path, fake)).generate([ImageSpec(prompt="a fox")])
     assert not isinstance(err.value, ContentPolicyRefusal)
 
 
 async def test_bad_key_names_the_variable(tmp_path: Path, fake: FakeOpenAI) -> None:
-    fake.faults.append(Fault(status=401, body={"error": {"message": "Incorrect API key provided."}}, path=GEN))
+    fake.faults.append(
+        Fault(status=401, body={"error": {"message": "Incorrect API key provided."}}, path=GEN)
+    )
     with pytest.raises(BackendError, match="OPENAI_API_KEY"):
         await OpenAIBackend(make_settings(tmp_path, fake)).generate([ImageSpec(prompt="a fox")])
 
@@ -454,3 +481,19 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds({}) is None
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
     assert retry_after_seconds({"retry-after": "soon"}) is None
+
+
+async def test_a_transparent_mask_is_taken_as_openai_style(tmp_path: Path, fake: FakeOpenAI) -> None:
+    img_path, _ = _product(tmp_path)
+    mask = Image.new("RGBA", (64, 64), (255, 255, 255, 255))
+    mask.paste((0, 0, 0, 0), (32, 0, 64, 64))  # transparent right half = repaint (OpenAI's convention)
+    mask.save(tmp_path / "openai_mask.png")
+    backend = OpenAIBackend(make_settings(tmp_path, fake, openai_image_model="gpt-image-1"))
+
+    spec = ImageSpec(prompt="navy", init_image=img_path, mask_image=str(tmp_path / "openai_mask.png"))
+    await backend.generate([spec])
+
+    _, files = fake.requests_to(EDIT)[0].form()
+    with Image.open(io.BytesIO(files["mask"][1])) as sent:
+        alpha = sent.getchannel("A")
+        assert (alpha.getpixel((100, 500)), alpha.getpixel((900, 500))) == (255, 0)

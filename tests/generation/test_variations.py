@@ -50,3 +50,32 @@ def test_prompts() -> None:
 def test_bad_variations(bad: list[str]) -> None:
     with pytest.raises(SpecError):
         clean_variations(bad)
+
+
+def test_prepare_form_stores_photo_and_cut_out_mask(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from chatcanvas.generation.demo.draw import draw_product
+    from chatcanvas.store import Store
+
+    s = load_settings(data_dir=tmp_path)
+    store = Store(tmp_path)
+    photo = draw_product("mug", "red", np.random.default_rng(4), size=64).resize((96, 64))
+    specs = variation_specs(photo, ["blue", "green"], store, s, subject="mug", native=64)
+    assert [sp.prompt for sp in specs] == ["a blue mug", "a green mug"]
+    sp = specs[0]
+    assert sp.init_image and sp.mask_image and sp.init_image != sp.mask_image
+    with Image.open(store.image_file(sp.mask_image)) as mk:
+        assert mk.mode == "L" and mk.size == (96, 64)
+        assert 0.05 < (np.asarray(mk) > 127).mean() < 0.6
+    assert sp.width is not None and sp.height is not None and sp.width > sp.height
+
+    with pytest.raises(SpecError, match="mask is 10x10"):
+        variation_specs(photo, ["blue"], store, s, mask=Image.new("L", (10, 10)))
+    given = Image.new("L", (96, 64), 0)
+    given.paste(255, (10, 10, 40, 40))
+    spec = variation_specs(photo, ["navy"], store, s, mask=given.convert("RGB"))[0]
+    with Image.open(store.image_file(spec.mask_image or "")) as mk:
+        assert mk.getpixel((20, 20)) == 255 and mk.getpixel((60, 50)) == 0
+    assert spec.prompt == "a navy product"

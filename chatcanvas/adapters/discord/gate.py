@@ -53,7 +53,9 @@ class Gate:
         if s.discord_channels:
             ids = {str(where.channel_id), str(where.parent_id or "")}
             if not ids & set(s.discord_channels):
-                return m.DISCORD_NOT_HERE_CHANNEL.format(channels=", ".join(f"<#{c}>" for c in s.discord_channels))
+                return m.DISCORD_NOT_HERE_CHANNEL.format(
+                    channels=", ".join(f"<#{c}>" for c in s.discord_channels)
+                )
         if s.discord_nsfw_only and not where.nsfw:
             return m.DISCORD_NSFW_ONLY
         return None

@@ -19,9 +19,9 @@ class UserPrefs(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     aspect: Aspect | None = None
-    count: int | None = Field(None, ge=1, le=64)
+    count: int | None = Field(default=None, ge=1, le=64)
     style: str | None = None
-    negative: str | None = Field(None, max_length=MAX_PROMPT_CHARS)
+    negative: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     backend: str | None = None
 
     def lines(self) -> list[str]:

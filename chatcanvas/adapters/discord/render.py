@@ -88,10 +88,14 @@ def result_content(ev: Images, notes: Sequence[str] = ()) -> str:
 class Surface:
     """Where one request's answer goes."""
 
-    async def edit(self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None) -> None:
+    async def edit(
+        self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None
+    ) -> None:
         raise NotImplementedError
 
-    async def send(self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None) -> None:
+    async def send(
+        self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None
+    ) -> None:
         """A further message (a second result of one chat turn)."""
         raise NotImplementedError
 
@@ -106,7 +110,9 @@ class InteractionSurface(Surface):
     def __init__(self, interaction: discord.Interaction[Any]) -> None:
         self.interaction = interaction
 
-    async def edit(self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None) -> None:
+    async def edit(
+        self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None
+    ) -> None:
         kwargs: dict[str, Any] = {"content": content}
         if files is not None:
             kwargs["attachments"] = files_of(files)
@@ -114,7 +120,9 @@ class InteractionSurface(Surface):
             kwargs["view"] = view
         await self.interaction.edit_original_response(**kwargs)
 
-    async def send(self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None) -> None:
+    async def send(
+        self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None
+    ) -> None:
         kwargs: dict[str, Any] = {"content": content}
         if files:
             kwargs["files"] = files_of(files)
@@ -142,7 +150,9 @@ class MessageSurface(Surface):
         self.origin = origin
         self.status: discord.Message | None = None
 
-    async def edit(self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None) -> None:
+    async def edit(
+        self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None
+    ) -> None:
         if self.status is None:
             kwargs: dict[str, Any] = {"content": content, "mention_author": False}
             if files:
@@ -158,7 +168,9 @@ class MessageSurface(Surface):
             edit["view"] = view
         await self.status.edit(**edit)
 
-    async def send(self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None) -> None:
+    async def send(
+        self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None
+    ) -> None:
         kwargs: dict[str, Any] = {"content": content, "mention_author": False}
         if files:
             kwargs["files"] = files_of(files)
@@ -200,7 +212,9 @@ class Renderer:
             pct = sum(self.percent.values()) // max(1, len(self.percent))
             lines.append(m.DISCORD_PROGRESS.format(percent=pct, bar=progress_bar(pct)))
         elif self.position is not None:
-            lines.append(m.DISCORD_QUEUED.format(position=self.position + 1) if self.position else m.DISCORD_STARTING)
+            lines.append(
+                m.DISCORD_QUEUED.format(position=self.position + 1) if self.position else m.DISCORD_STARTING
+            )
         return clip("\n".join(lines) or m.DISCORD_STARTING)
 
     async def run(self, events: AsyncIterator[Event]) -> None:

@@ -96,6 +96,9 @@ class EditThrottle:
                         self.hold_off(max(wait, self.interval))
                 except discord.RateLimited as exc:
                     self.hold_off(max(float(exc.retry_after), self.interval))
+                except Exception:  # a progress edit is best effort; the final one reports
+                    log.warning("progress edit failed", exc_info=True)
+                    self.hold_off()
 
     async def finish(self, **kwargs: Any) -> None:
         """Deliver the final state: drops any pending progress, respects the interval, retries 429s."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import discord
 from discord import ui
@@ -24,7 +24,9 @@ def custom_id(action: Action, image_id: str) -> str:
     return f"cc:{action}:{image_id}"
 
 
-class ImageButton(ui.DynamicItem[ui.Button[Any]], template=r"cc:(?P<action>[rvui]):(?P<image_id>[0-9a-f]{8,64})"):
+class ImageButton(
+    ui.DynamicItem[ui.Button[Any]], template=r"cc:(?P<action>[rvui]):(?P<image_id>[0-9a-f]{8,64})"
+):
     def __init__(
         self,
         action: Action,
@@ -46,8 +48,7 @@ class ImageButton(ui.DynamicItem[ui.Button[Any]], template=r"cc:(?P<action>[rvui
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
     ) -> ImageButton:
-        action = match["action"]
-        assert action in ACTIONS
+        action = cast(Action, match["action"])
         return cls(action, match["image_id"], label=getattr(item, "label", None))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
@@ -73,6 +74,8 @@ def result_view(image_ids: Sequence[str]) -> ui.View:
         view.add_item(ImageButton("v", image_id, label=f"V{n}" if many else "Vary", row=0))
     for n, image_id in enumerate(ids, 1):
         view.add_item(ImageButton("u", image_id, label=f"U{n}" if many else "Upscale", row=1))
-    view.add_item(ImageButton("r", ids[0], label="Reroll", emoji="🎲", style=discord.ButtonStyle.primary, row=2))
+    view.add_item(
+        ImageButton("r", ids[0], label="Reroll", emoji="🎲", style=discord.ButtonStyle.primary, row=2)
+    )
     view.add_item(ImageButton("i", ids[0], label="Recipe", emoji="📋", row=2))
     return view

@@ -43,7 +43,7 @@ def refusal(reason: str, retry_after: float | None = None) -> str:
 def status_text(lines: dict[str, str], prompts: dict[str, str]) -> str:
     """The progress message: one line per job, with its prompt when there are several."""
     if len(lines) == 1:
-        (job_id, line), = lines.items()
+        ((job_id, line),) = lines.items()
         prompt = prompts.get(job_id)
         return line if not prompt else f"{line}\n_{escape(clip(prompt, 300))}_"
     out = []

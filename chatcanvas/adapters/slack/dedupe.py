@@ -24,7 +24,9 @@ class Seen:
     def first_time_sync(self, key: str) -> bool:
         now = time.time()
         with self.store.lock:
-            cur = self.store.db.execute("INSERT OR IGNORE INTO slack_seen (key, at) VALUES (?, ?)", (key, now))
+            cur = self.store.db.execute(
+                "INSERT OR IGNORE INTO slack_seen (key, at) VALUES (?, ?)", (key, now)
+            )
             fresh = cur.rowcount == 1
             if now - self._last_prune > 3600:
                 self._last_prune = now

@@ -24,15 +24,21 @@ def is_image(file: dict[str, Any]) -> bool:
 def _may_send_token(url: str, api_url: str) -> bool:
     """The bot token goes only to Slack, or to the host SLACK_API_URL points at (a proxy, a test server)."""
     host = (urlsplit(url).hostname or "").lower()
-    return host == "slack.com" or host.endswith(".slack.com") or host == (urlsplit(api_url).hostname or "").lower()
+    return (
+        host == "slack.com"
+        or host.endswith(".slack.com")
+        or host == (urlsplit(api_url).hostname or "").lower()
+    )
 
 
 async def download(client: AsyncWebClient, file: dict[str, Any], max_bytes: int) -> bytes:
     """The bytes of a shared file, refusing (InputImageError) anything over ``max_bytes``."""
     info = file
-    if file.get("file_access") == "check_file_info" or not (file.get("url_private_download") or file.get("url_private")):
-        resp = await with_retry(lambda: client.files_info(file=str(file["id"])))
-        info = dict(resp["file"])
+    if file.get("file_access") == "check_file_info" or not (
+        file.get("url_private_download") or file.get("url_private")
+    ):
+        found = await with_retry(lambda: client.files_info(file=str(file["id"])))
+        info = dict(found["file"])
     size = int(info.get("size") or 0)
     if size > max_bytes:
         raise InputImageError(m.SLACK_FILE_TOO_BIG.format(size=size, limit=max_bytes))
@@ -44,19 +50,26 @@ async def download(client: AsyncWebClient, file: dict[str, Any], max_bytes: int)
     headers = {"Authorization": f"Bearer {client.token}"}
     timeout = aiohttp.ClientTimeout(total=60)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url, headers=headers) as resp:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url, headers=headers) as resp,
+        ):
             if resp.status != 200:
                 raise InputImageError(m.SLACK_FILE_UNREADABLE.format(detail=f"HTTP {resp.status}"))
             if resp.content_type == "text/html":
                 # Slack's sign-in page: the token lacks the files:read scope
-                raise InputImageError(m.SLACK_FILE_UNREADABLE.format(detail="the app needs the files:read scope"))
+                raise InputImageError(
+                    m.SLACK_FILE_UNREADABLE.format(detail="the app needs the files:read scope")
+                )
             if (resp.content_length or 0) > max_bytes:
                 raise InputImageError(m.SLACK_FILE_TOO_BIG.format(size=resp.content_length, limit=max_bytes))
             data = bytearray()
             async for chunk in resp.content.iter_chunked(64 * 1024):
                 data += chunk
                 if len(data) > max_bytes:
-                    raise InputImageError(m.SLACK_FILE_TOO_BIG.format(size=f"over {len(data)}", limit=max_bytes))
+                    raise InputImageError(
+                        m.SLACK_FILE_TOO_BIG.format(size=f"over {len(data)}", limit=max_bytes)
+                    )
             return bytes(data)
     except aiohttp.ClientError as exc:
         raise InputImageError(m.SLACK_FILE_UNREADABLE.format(detail=type(exc).__name__)) from None

@@ -78,11 +78,11 @@ class SlackBridge:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def drain(self, timeout: float | None = None) -> None:
+    async def drain(self, within: float | None = None) -> None:
         """Wait for the work in flight (tests; graceful shutdown)."""
         while self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=timeout)
-            if timeout is not None:
+            await asyncio.wait(list(self.tasks), timeout=within)
+            if within is not None:
                 break
 
     async def aclose(self) -> None:
@@ -102,7 +102,9 @@ class SlackBridge:
             return m.SLACK_CHANNEL_NOT_ALLOWED
         return None
 
-    def renderer(self, client: AsyncWebClient, channel: str, thread_ts: str | None, user: str) -> ThreadRenderer:
+    def renderer(
+        self, client: AsyncWebClient, channel: str, thread_ts: str | None, user: str
+    ) -> ThreadRenderer:
         return ThreadRenderer(
             client, self.assistant, channel, thread_ts, user, self.settings.slack_progress_interval_s
         )
@@ -131,7 +133,9 @@ class SlackBridge:
         team = str(body.get("team_id") or "")
         try:
             root = await with_retry(
-                lambda: client.chat_postMessage(channel=channel, text=m.SLACK_ASKED.format(user=user, text=b.escape(text)))
+                lambda: client.chat_postMessage(
+                    channel=channel, text=m.SLACK_ASKED.format(user=user, text=b.escape(text))
+                )
             )
         except SlackApiError as exc:
             log.info("cannot post in %s: %s", channel, exc.response.get("error"))
@@ -231,7 +235,11 @@ class SlackBridge:
                     return
                 data = await download(client, photo[0], self.settings.max_upload_bytes)
                 events = self.assistant.vary_product(data, parse_variations(text), who, where)
-            elif thread_ts and asks_variations(text) and (fid := await self.threads.last_file(channel, thread_ts)):
+            elif (
+                thread_ts
+                and asks_variations(text)
+                and (fid := await self.threads.last_file(channel, thread_ts))
+            ):
                 data = await download(client, {"id": fid}, self.settings.max_upload_bytes)
                 events = self.assistant.vary_product(data, parse_variations(text), who, where)
             else:
@@ -251,7 +259,9 @@ class SlackBridge:
             return
         action = (body.get("actions") or [{}])[0]
         image_id = str(action.get("value") or "")
-        channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
+        channel = str(
+            (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+        )
         user = str((body.get("user") or {}).get("id") or "")
         team = str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or "")
         message = body.get("message") or {}
@@ -278,7 +288,12 @@ class SlackBridge:
 
 
 def register(app: AsyncApp, assistant: Assistant, settings: Settings | None = None) -> SlackBridge:
-    """Add chatcanvas's listeners to an existing Bolt ``AsyncApp``; returns the bridge (for ``drain``)."""
+    """Add chatcanvas's listeners to an existing Bolt ``AsyncApp``; returns the bridge (drain, aclose).
+
+    Bolt runs the first listener that matches an event, so call this before registering catch-all
+    ``message`` / ``app_mention`` listeners of your own. Our ``message`` listener matches only DMs and
+    replies in threads chatcanvas answered; the app's client must carry the bot token (files:read).
+    """
     bridge = SlackBridge(assistant, settings or assistant.settings)
     bridge.register(app)
     return bridge

@@ -81,7 +81,9 @@ class StatusMessage:
         self._text = text
         if self.ts is None:
             resp = await with_retry(
-                lambda: self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text)
+                lambda: self.client.chat_postMessage(
+                    channel=self.channel, thread_ts=self.thread_ts, text=text
+                )
             )
             self.ts = str(resp["ts"])
             self._sent = text
@@ -90,7 +92,7 @@ class StatusMessage:
             return
         self._wake.set()
 
-    async def close(self, text: str | None = None, timeout: float = 120) -> None:
+    async def close(self, text: str | None = None, give_up_after: float = 120) -> None:
         """Deliver the last text (or ``text``) and stop."""
         if text is not None:
             if self.ts is None:
@@ -101,7 +103,7 @@ class StatusMessage:
         self._closing = True
         self._wake.set()
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            await asyncio.wait_for(asyncio.shield(self._task), give_up_after)
         except TimeoutError:
             log.warning("gave up updating the status message %s", self.ts)
             self._task.cancel()
@@ -115,7 +117,7 @@ class StatusMessage:
             if delay > 0:
                 await asyncio.sleep(delay)
             text = self._text
-            if text != self._sent:
+            if text != self._sent and self.ts is not None:
                 try:
                     await self.client.chat_update(channel=self.channel, ts=self.ts, text=text)
                     self._sent = text

@@ -106,7 +106,9 @@ class ThreadRenderer:
         except asyncio.CancelledError:
             raise
         except SlackApiError as exc:
-            log.warning("Slack call failed while answering in %s: %s", self.channel, exc.response.get("error"))
+            log.warning(
+                "Slack call failed while answering in %s: %s", self.channel, exc.response.get("error")
+            )
         except Exception:
             log.exception("answering in Slack failed")
             try:

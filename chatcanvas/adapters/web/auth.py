@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from chatcanvas import messages as m
+from chatcanvas.adapters.web.problems import Problem
 from chatcanvas.config import Settings
 from chatcanvas.errors import QuotaExceeded
 from chatcanvas.store import Store
 from chatcanvas.types import UserRef
-from chatcanvas.adapters.web.problems import Problem
 
 PLATFORM = "web"
 USER_HEADER = "x-chatcanvas-user"  # optional: the end user behind an API key (a shop's customer id)
@@ -56,6 +56,9 @@ class ApiKeys:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         token = token.strip()
+        if not auth and request.query_params.get("access_token"):
+            # RFC 6750 2.3: for EventSource and <img>, which cannot send headers.
+            scheme, token = "bearer", request.query_params["access_token"].strip()
         if scheme.lower() != "bearer" or not token:
             raise Problem(401, m.API_KEY_MISSING, headers={"WWW-Authenticate": "Bearer"})
         for key in self.keys:
@@ -94,6 +97,17 @@ class ApiKeys:
                 "ON CONFLICT (key_id, day) DO UPDATE SET images = images + excluded.images",
                 (caller.key_id, day, images),
             )
+
+    def charge(self, caller: Caller, images: int) -> None:
+        """Count images already under way (the assistant made more than reserved); never refuses."""
+        if caller.key_id is None or images <= 0:
+            return
+        day, _ = self._today()
+        self.store.execute(
+            "INSERT INTO web_api_usage (key_id, day, images) VALUES (?, ?, ?) "
+            "ON CONFLICT (key_id, day) DO UPDATE SET images = images + excluded.images",
+            (caller.key_id, day, images),
+        )
 
     def refund(self, caller: Caller, images: int) -> None:
         if caller.key_id is None or images <= 0:

@@ -138,7 +138,12 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(
-            exc.status, exc.detail, title=exc.title, headers=exc.headers, instance=request.url.path, extra=exc.extra
+            exc.status,
+            exc.detail,
+            title=exc.title,
+            headers=exc.headers,
+            instance=request.url.path,
+            extra=exc.extra,
         )
 
     @app.exception_handler(ChatcanvasError)

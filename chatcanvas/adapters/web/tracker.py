@@ -9,12 +9,13 @@ named events for the SSE endpoint, and a JSON snapshot in the store (``web_jobs`
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,11 +50,11 @@ def new_job_id() -> str:
     return "w" + secrets.token_hex(8)
 
 
-def image_info(img: GeneratedImage) -> dict[str, Any]:
+def image_info(img: GeneratedImage, prefix: str = "") -> dict[str, Any]:
     r = img.recipe
     return {
         "id": img.id,
-        "url": f"/v1/images/{img.id}.png",
+        "url": f"{prefix}/v1/images/{img.id}.png",
         "prompt": r.prompt,
         "revised_prompt": r.revised_prompt or r.prompt,
         "seed": r.seed,
@@ -66,12 +67,12 @@ def image_info(img: GeneratedImage) -> dict[str, Any]:
     }
 
 
-def images_by_id(store: Store, image_ids: list[str]) -> list[dict[str, Any]]:
+def images_by_id(store: Store, image_ids: list[str], prefix: str = "") -> list[dict[str, Any]]:
     out = []
     for iid in image_ids:
         img = store.image(iid)
         if img is not None:
-            out.append(image_info(img))
+            out.append(image_info(img, prefix))
     return out
 
 
@@ -82,6 +83,7 @@ class WebJob:
     who: UserRef
     key_id: str | None
     reserved: int = 0  # images counted against the key's quota
+    prefix: str = ""  # where the app is mounted (the ASGI root_path), for the links
     created: float = field(default_factory=time.time)
     finished: float | None = None
     status: str = "accepted"  # accepted | queued | running | done | failed | cancelled
@@ -92,6 +94,7 @@ class WebJob:
     images: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     problem: tuple[int, str, float | None] | None = None  # (http status, message, retry_after) if refused
+    # The events so far, for SSE readers (who keep an index into it: entries are never removed).
     progress: dict[str, tuple[int, int]] = field(default_factory=dict)
     finished_jobs: set[str] = field(default_factory=set)
     cancel_requested: bool = False
@@ -99,6 +102,7 @@ class WebJob:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     decided: asyncio.Event = field(default_factory=asyncio.Event)  # accepted, refused or over
     task: asyncio.Task[None] | None = None
+    on_accepted: Callable[[WebJob], None] | None = None  # e.g. settle the quota once the jobs are known
 
     # ------------------------------------------------------------ views
 
@@ -137,8 +141,8 @@ class WebJob:
             "images": list(self.images),
             "errors": list(self.errors),
             "links": {
-                "self": f"/v1/jobs/{self.id}",
-                "events": f"/v1/jobs/{self.id}/events",
+                "self": f"{self.prefix}/v1/jobs/{self.id}",
+                "events": f"{self.prefix}/v1/jobs/{self.id}/events",
             },
         }
 
@@ -155,7 +159,9 @@ class WebJob:
             self.prompts.extend(ev.prompts)
             self.position = ev.position
             self.status = "queued"
-            self._emit("queued", {"position": ev.position, "job_ids": list(ev.job_ids), "prompts": list(ev.prompts)})
+            self._emit(
+                "queued", {"position": ev.position, "job_ids": list(ev.job_ids), "prompts": list(ev.prompts)}
+            )
             self.decided.set()
         elif isinstance(ev, Queued):
             self.position = ev.position
@@ -170,15 +176,21 @@ class WebJob:
             self.status = "running"
             self.position = 0
             self.progress[ev.job_id] = (ev.step, ev.total)
-            self._emit(
-                "progress",
-                {"job_id": ev.job_id, "step": ev.step, "total": ev.total, "percent": self.percent},
-            )
+            data: dict[str, Any] = {
+                "job_id": ev.job_id,
+                "step": ev.step,
+                "total": ev.total,
+                "percent": self.percent,
+            }
+            if ev.preview:
+                self._drop_previews()  # at most one preview (the newest) is kept in memory
+                data["preview"] = "data:image/png;base64," + base64.b64encode(ev.preview).decode()
+            self._emit("progress", data)
         elif isinstance(ev, Images):
             self.finished_jobs.add(ev.job_id)
             if ev.job_id not in self.job_ids:
                 self.job_ids.append(ev.job_id)
-            new = [image_info(i) for i in ev.images]
+            new = [image_info(i, self.prefix) for i in ev.images]
             self.images.extend(new)
             self._emit("images", {"job_id": ev.job_id, "images": new, "percent": self.percent})
         elif isinstance(ev, Text):
@@ -201,6 +213,11 @@ class WebJob:
         elif isinstance(ev, Cancelled):
             self.finished_jobs.add(ev.job_id)
             self._emit("job_cancelled", {"job_id": ev.job_id})
+
+    def _drop_previews(self) -> None:
+        for i, (name, data) in enumerate(self.log):
+            if name == "progress" and "preview" in data:
+                self.log[i] = (name, {k: v for k, v in data.items() if k != "preview"})
 
     def _emit(self, name: str, data: dict[str, Any]) -> None:
         self.log.append((name, data))
@@ -247,6 +264,8 @@ class WebJobs:
                 job.record(ev)
                 if isinstance(ev, Accepted):
                     self._save(job)
+                    if job.on_accepted is not None:
+                        job.on_accepted(job)
         except asyncio.CancelledError:
             job.cancel_requested = True
         except ChatcanvasError as exc:
@@ -273,8 +292,9 @@ class WebJobs:
     def _save(self, job: WebJob) -> None:
         try:
             self.store.execute(
-                "INSERT INTO web_jobs (id, key_id, user_key, kind, data, created, finished) VALUES (?,?,?,?,?,?,?) "
-                "ON CONFLICT (id) DO UPDATE SET data = excluded.data, finished = excluded.finished",
+                "INSERT INTO web_jobs (id, key_id, user_key, kind, data, created, finished)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET data = excluded.data, finished = excluded.finished",
                 (
                     job.id,
                     job.key_id or "",
@@ -325,7 +345,9 @@ class WebJobs:
             if rec.error and rec.error not in errors:
                 errors.append(rec.error)
         snap = dict(snap)
-        snap["images"] = images_by_id(self.store, image_ids)
+        links = snap.get("links", {}).get("self", "")
+        prefix = links[: links.find("/v1/")] if "/v1/" in links else ""
+        snap["images"] = images_by_id(self.store, image_ids, prefix)
         snap["errors"] = errors
         if statuses and all(s in _FINISHED_ENGINE for s in statuses):
             snap["status"] = "done" if image_ids else ("cancelled" if "cancelled" in statuses else "failed")

@@ -1,0 +1,407 @@
+"""The cog: /imagine, /vary, /settings, /history, the result buttons, and natural chat (mentions, DMs)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from chatcanvas import messages as m
+from chatcanvas.adapters.discord.gate import Gate, Where
+from chatcanvas.adapters.discord.prefs import AspectName, Prefs, UserPrefs
+from chatcanvas.adapters.discord.render import InteractionSurface, MessageSurface, Renderer, clip
+from chatcanvas.adapters.discord.views import COG_NAME, ImageButton
+from chatcanvas.errors import ChatcanvasError
+from chatcanvas.types import MAX_SEED, Aspect, Attachment, ChatTurn, Event, Images, ImageSpec, Place, UserRef
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from chatcanvas.app import AppContext
+
+log = logging.getLogger(__name__)
+
+BackendName = Literal["local", "openai"]
+PLATFORM = "discord"
+
+
+def who_of(user: discord.abc.User, guild_id: int | None) -> UserRef:
+    return UserRef(platform=PLATFORM, user=str(user.id), server=str(guild_id or ""))
+
+
+def place_of(channel: object) -> Place:
+    if isinstance(channel, discord.Thread):
+        return Place(platform=PLATFORM, channel=str(channel.parent_id), thread=str(channel.id))
+    return Place(platform=PLATFORM, channel=str(getattr(channel, "id", "") or ""))
+
+
+def split_variations(text: str) -> list[str]:
+    return [v.strip() for v in re.split(r"[,;\n|]+", text) if v.strip()]
+
+
+class ChatcanvasCog(commands.Cog, name=COG_NAME):
+    """chatcanvas in a discord.py bot. ``owns_ctx``: close the app context when the cog unloads."""
+
+    def __init__(self, bot: commands.Bot, ctx: AppContext, *, owns_ctx: bool = False) -> None:
+        self.bot = bot
+        self.ctx = ctx
+        self.owns_ctx = owns_ctx
+        self.settings = ctx.settings
+        self.assistant = ctx.assistant
+        self.gate = Gate(ctx.settings)
+        self.prefs = Prefs(ctx.store)
+        self.edit_interval = 1.0  # seconds between edits of one message (Discord: ~5 per 5 s)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ImageButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ImageButton)
+        if self.owns_ctx:
+            await self.ctx.aclose()
+
+    # ------------------------------------------------------------ helpers
+
+    def _refusal(self, interaction: discord.Interaction[Any]) -> str | None:
+        where = Where.of(interaction.channel, interaction.guild_id)
+        return self.gate.refusal(where, interaction.user.id)
+
+    async def _refuse_now(self, interaction: discord.Interaction[Any], reason: str) -> None:
+        await InteractionSurface(interaction).refuse(reason, delivered=False)
+
+    def _renderer(self, surface: InteractionSurface | MessageSurface) -> Renderer:
+        return Renderer(surface, on_delivered=self._delivered, interval=self.edit_interval)
+
+    def _delivered(self, ev: Images) -> None:
+        try:
+            self.ctx.engine.mark_delivered(ev.job_id)
+        except Exception:  # bookkeeping only; the image is on screen
+            log.debug("mark_delivered failed for %s", ev.job_id, exc_info=True)
+
+    async def _run(self, interaction: discord.Interaction[Any], events: AsyncIterator[Event]) -> None:
+        await self._renderer(InteractionSurface(interaction)).run(events)
+
+    def _spec(
+        self,
+        prompt: str,
+        prefs: UserPrefs,
+        *,
+        negative: str | None,
+        aspect: str | None,
+        count: int | None,
+        seed: int | None,
+        style: str | None,
+        backend: str | None,
+    ) -> ImageSpec:
+        from chatcanvas.prompts import family_of
+        from chatcanvas.prompts import style as find_style
+
+        backend = backend or prefs.backend
+        negative = negative if negative is not None else prefs.negative
+        style_name = style or prefs.style
+        preset = find_style(style_name)
+        if style_name and preset is None:
+            from chatcanvas.prompts import styles
+
+            raise ChatcanvasError(f"Unknown style {style_name!r}; try one of: {', '.join(sorted(styles()))}.")
+        family = family_of(backend or self.settings.backend)
+        if preset is not None:
+            prompt = preset.apply(prompt, family)
+            if family == "sd" and preset.negative:
+                negative = ", ".join(p for p in (negative, preset.negative) if p)
+        width = height = None
+        chosen = aspect or (prefs.aspect.value if prefs.aspect else None)
+        if chosen:
+            width, height = Aspect(chosen).size(self.assistant.native_size())
+        try:
+            return ImageSpec(
+                prompt=prompt,
+                negative_prompt=negative or "",
+                width=width,
+                height=height,
+                count=count or prefs.count or 1,
+                seed=seed,
+                style=preset.name if preset else None,
+                backend=backend,
+            )
+        except ValueError as exc:
+            raise ChatcanvasError(str(exc).splitlines()[-1]) from None
+
+    # ------------------------------------------------------------ /imagine
+
+    @app_commands.command(name="imagine", description="Make images from a description.")
+    @app_commands.describe(
+        prompt="What to draw",
+        negative="What to keep out of the picture",
+        aspect="Shape of the image",
+        count="How many images",
+        seed="Seed, to make the same image again",
+        style="A style preset, e.g. watercolor, studio, film",
+        backend="Which image backend to use",
+    )
+    async def imagine(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: app_commands.Range[str, 1, 1000],
+        negative: str | None = None,
+        aspect: AspectName | None = None,
+        count: app_commands.Range[int, 1, 10] | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        style: str | None = None,
+        backend: BackendName | None = None,
+    ) -> None:
+        why = self._refusal(interaction)
+        if why:
+            await self._refuse_now(interaction, why)
+            return
+        await interaction.response.defer(thinking=True)
+        who = who_of(interaction.user, interaction.guild_id)
+        try:
+            prefs = await asyncio.to_thread(self.prefs.get, who.user)
+            spec = self._spec(
+                prompt,
+                prefs,
+                negative=negative,
+                aspect=aspect,
+                count=count,
+                seed=seed,
+                style=style,
+                backend=backend,
+            )
+        except ChatcanvasError as exc:
+            await InteractionSurface(interaction).refuse(str(exc), delivered=False)
+            return
+        await self._run(
+            interaction, self.assistant.generate(spec, who, place_of(interaction.channel), prompt_in=prompt)
+        )
+
+    @imagine.autocomplete("style")
+    async def _style_autocomplete(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        from chatcanvas.prompts import styles
+
+        cur = current.lower()
+        return [
+            app_commands.Choice(name=p.label, value=name)
+            for name, p in sorted(styles().items())
+            if cur in name or cur in p.label.lower()
+        ][:25]
+
+    # ------------------------------------------------------------ /vary
+
+    @app_commands.command(name="vary", description="Product variations from a photo (colours, materials).")
+    @app_commands.describe(
+        image="A product photo (PNG, JPEG or WebP)", variations="Comma-separated, e.g. navy, forest green"
+    )
+    async def vary(
+        self,
+        interaction: discord.Interaction[Any],
+        image: discord.Attachment,
+        variations: app_commands.Range[str, 1, 500],
+    ) -> None:
+        why = self._refusal(interaction)
+        wanted = split_variations(variations)
+        if why is None and not wanted:
+            why = m.DISCORD_NO_VARIATIONS
+        if why is None and image.size > self.settings.max_upload_bytes:
+            why = m.DISCORD_UPLOAD_TOO_BIG.format(size=image.size, limit=self.settings.max_upload_bytes)
+        if why is None and image.content_type and not image.content_type.startswith("image/"):
+            why = m.DISCORD_NOT_AN_ATTACHMENT
+        if why:
+            await self._refuse_now(interaction, why)
+            return
+        await interaction.response.defer(thinking=True)
+        try:
+            data = await image.read()
+            from chatcanvas.images import load_upload
+
+            await asyncio.to_thread(load_upload, data, self.settings)
+        except ChatcanvasError as exc:
+            await InteractionSurface(interaction).refuse(str(exc), delivered=False)
+            return
+        except discord.HTTPException as exc:
+            await InteractionSurface(interaction).refuse(
+                m.BACKEND_UNAVAILABLE.format(detail=exc), delivered=False
+            )
+            return
+        who = who_of(interaction.user, interaction.guild_id)
+        events = self.assistant.vary_product(data, wanted, who, place_of(interaction.channel))
+        await self._run(interaction, events)
+
+    # ------------------------------------------------------------ /settings, /history
+
+    @app_commands.command(name="settings", description="Your defaults for /imagine (only you see this).")
+    @app_commands.describe(
+        aspect="Default shape",
+        count="Default number of images",
+        style="Default style preset",
+        negative="Default negative prompt",
+        backend="Default backend",
+        reset="Forget all your defaults",
+    )
+    async def settings_cmd(
+        self,
+        interaction: discord.Interaction[Any],
+        aspect: AspectName | None = None,
+        count: app_commands.Range[int, 1, 10] | None = None,
+        style: str | None = None,
+        negative: app_commands.Range[str, 0, 1000] | None = None,
+        backend: BackendName | None = None,
+        reset: bool = False,
+    ) -> None:
+        uid = str(interaction.user.id)
+        try:
+            if reset:
+                await asyncio.to_thread(self.prefs.clear, uid)
+                await interaction.response.send_message(m.DISCORD_SETTINGS_CLEARED, ephemeral=True)
+                return
+            if style:
+                from chatcanvas.prompts import style as find_style
+
+                preset = find_style(style)
+                if preset is None:
+                    raise ChatcanvasError(f"Unknown style {style!r}.")
+                style = preset.name
+            changes = {
+                "aspect": aspect,
+                "count": count,
+                "style": style,
+                "negative": negative,
+                "backend": backend,
+            }
+            if any(v is not None for v in changes.values()):
+                prefs = await asyncio.to_thread(lambda: self.prefs.update(uid, **changes))
+                text = m.DISCORD_SETTINGS_SAVED.format(lines="\n".join(prefs.lines()))
+            else:
+                prefs = await asyncio.to_thread(self.prefs.get, uid)
+                text = (
+                    m.DISCORD_SETTINGS_NONE
+                    if prefs.empty
+                    else m.DISCORD_SETTINGS_SHOW.format(lines="\n".join(prefs.lines()))
+                )
+        except (ChatcanvasError, ValueError) as exc:
+            await self._refuse_now(interaction, str(exc))
+            return
+        await interaction.response.send_message(clip(text), ephemeral=True)
+
+    settings_cmd.autocomplete("style")(_style_autocomplete)
+
+    @app_commands.command(
+        name="history", description="Your recent images and their recipes (only you see this)."
+    )
+    async def history(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        items = await asyncio.to_thread(self.prefs.history, str(interaction.user.id), 10)
+        if not items:
+            await interaction.followup.send(m.DISCORD_HISTORY_NONE, ephemeral=True)
+            return
+        lines = [m.DISCORD_HISTORY_HEAD]
+        for n, it in enumerate(items, 1):
+            r = it.recipe
+            prompt = (r.revised_prompt or r.prompt).replace("`", "'")
+            lines.append(
+                f"**{n}.** {clip(prompt, 160)}\n"
+                f"-# `{it.image_id[:12]}` · seed {r.seed} · {r.width}x{r.height} · {r.steps} steps · "
+                f"{r.backend} · {r.mode.value}"
+            )
+        await interaction.followup.send(clip("\n".join(lines)), ephemeral=True)
+
+    # ------------------------------------------------------------ buttons
+
+    async def on_image_button(
+        self, interaction: discord.Interaction[Any], action: str, image_id: str
+    ) -> None:
+        if action == "i":
+            text = await asyncio.to_thread(self.assistant.recipe, image_id)
+            await interaction.response.send_message(clip(f"```\n{text}\n```"), ephemeral=True)
+            return
+        why = self._refusal(interaction)
+        if why:
+            await self._refuse_now(interaction, why)
+            return
+        await interaction.response.defer(thinking=True)
+        who = who_of(interaction.user, interaction.guild_id)
+        where = place_of(interaction.channel)
+        if action == "r":
+            events = self.assistant.reroll(image_id, who, where)
+        elif action == "v":
+            events = self.assistant.vary(image_id, who, where)
+        else:
+            events = self.assistant.upscale(image_id, who, where)
+        await self._run(interaction, events)
+
+    # ------------------------------------------------------------ natural chat
+
+    def _addressed(self, message: discord.Message) -> bool:
+        me = self.bot.user
+        if me is None or message.author.bot:
+            return False
+        if message.guild is None:
+            return True
+        if me in message.mentions:
+            return True
+        ref = message.reference.resolved if message.reference else None
+        if isinstance(ref, discord.Message) and ref.author.id == me.id:
+            return True
+        # with the message-content intent, every message in a thread the bot started continues it
+        channel = message.channel
+        return (
+            self.settings.discord_message_content
+            and isinstance(channel, discord.Thread)
+            and channel.owner_id == me.id
+        )
+
+    def _strip_mention(self, text: str) -> str:
+        me = self.bot.user
+        if me is None:
+            return text.strip()
+        return re.sub(rf"<@!?{me.id}>", "", text).strip()
+
+    async def _attachments(self, message: discord.Message) -> tuple[Attachment, ...]:
+        out = []
+        for a in message.attachments:
+            if a.content_type and not a.content_type.startswith("image/"):
+                continue
+            if a.size > self.settings.max_upload_bytes:
+                raise ChatcanvasError(
+                    m.DISCORD_UPLOAD_TOO_BIG.format(size=a.size, limit=self.settings.max_upload_bytes)
+                )
+            data = await a.read()
+            out.append(Attachment(filename=a.filename, content_type=a.content_type or "image/png", data=data))
+        return tuple(out)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if not self._addressed(message):
+            return
+        surface = MessageSurface(message)
+        guild_id = message.guild.id if message.guild else None
+        why = self.gate.refusal(Where.of(message.channel, guild_id), message.author.id)
+        if why:
+            await surface.refuse(why, delivered=False)
+            return
+        text = self._strip_mention(message.content)
+        try:
+            attachments = await self._attachments(message)
+        except (ChatcanvasError, discord.HTTPException) as exc:
+            await surface.refuse(str(exc), delivered=False)
+            return
+        if not text and not attachments:
+            name = self.bot.user.display_name if self.bot.user else "me"
+            await surface.refuse(m.DISCORD_EMPTY_MENTION.format(name=name), delivered=False)
+            return
+        turn = ChatTurn(
+            who=who_of(message.author, guild_id),
+            where=place_of(message.channel),
+            text=text,
+            attachments=attachments,
+        )
+        await self._renderer(surface).run(self.assistant.handle(turn))

@@ -1,0 +1,106 @@
+"""The web chat page in real headless Chromium (Debian's, driven by Playwright) against uvicorn."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chatcanvas.config import Settings
+from chatcanvas.generation.demo.draw import draw_product
+from tests.adapters.web.conftest import running
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 120_000  # a generation on a shared CPU; the page must show it by then
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="needs Debian's chromium at /usr/bin/chromium: apt-get install -y chromium (make test does)",
+    ),
+]
+
+
+@pytest.fixture
+async def browser():  # type: ignore[no-untyped-def]
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def test_type_a_request_and_see_the_image(browser, make_settings: Callable[..., Settings]) -> None:  # type: ignore[no-untyped-def]
+    from playwright.async_api import expect
+
+    async with running(make_settings()) as srv:
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(srv.url + "/")
+        await page.fill("#prompt", "a blue mug")
+        await page.press("#prompt", "Enter")
+        card = page.locator(".job").last
+        img = card.locator("img.result").first
+        await expect(img).to_be_visible(timeout=WAIT_MS)
+        await expect(card).to_have_attribute("data-status", "done", timeout=WAIT_MS)
+        loaded = await img.evaluate("i => i.complete && i.naturalWidth > 0")
+        assert loaded
+        assert "blue mug" in (await img.get_attribute("alt") or "")
+        assert await card.locator(".prompts li").count() >= 1  # the rewritten prompt is shown
+        assert "Done" in (await card.locator(".status").inner_text())
+        href = await card.locator("a.download").first.get_attribute("href")
+        assert href and href.endswith(".png?download=1")
+
+        # Reroll from the image's button: a second card with a new image.
+        await card.locator("button.reroll").first.click()
+        second = page.locator(".job").nth(1)
+        await expect(second.locator("img.result").first).to_be_visible(timeout=WAIT_MS)
+        assert not errors, errors
+
+
+async def test_drop_a_product_photo_and_list_colours(  # type: ignore[no-untyped-def]
+    browser, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    photo = tmp_path / "red-mug.png"
+    draw_product("mug", "red", np.random.default_rng(5), size=64).save(photo)
+    async with running(make_settings()) as srv:
+        page = await browser.new_page()
+        await page.goto(srv.url + "/")
+        await page.set_input_files("#file", str(photo))
+        await expect(page.locator("#drop")).to_be_visible()
+        await page.fill("#prompt", "mug: blue, green")
+        await page.click("#send")
+        card = page.locator(".job").last
+        await expect(card).to_have_attribute("data-status", "done", timeout=WAIT_MS)
+        await expect(card.locator("img.result")).to_have_count(2)
+        prompts = await card.locator(".prompts li").all_inner_texts()
+        assert prompts == ["a blue mug", "a green mug"]
+        # Errors show as a clear message, not a crash: a GIF is refused.
+        gif = tmp_path / "x.gif"
+        from PIL import Image
+
+        Image.new("RGB", (8, 8)).save(gif)
+        await page.set_input_files("#file", str(gif))
+        await page.fill("#prompt", "red")
+        await page.click("#send")
+        bad = page.locator(".job").last
+        await expect(bad).to_have_attribute("data-status", "failed", timeout=WAIT_MS)
+        assert "PNG, JPEG or WebP" in await bad.locator(".status").inner_text()
