@@ -99,7 +99,9 @@ async def _generate(args: argparse.Namespace) -> int:
         recipe = recipe_from_png(args.from_png.read_bytes())
         spec = spec_from_recipe(recipe)
         if recipe.backend == "local" and not args.model:
-            overrides["model"] = None if resolve_model_ref(recipe.model) == resolve_model_ref("") else recipe.model
+            overrides["model"] = (
+                None if resolve_model_ref(recipe.model) == resolve_model_ref("") else recipe.model
+            )
         overrides["backend"] = args.backend or recipe.backend
     else:
         if not args.prompt:
@@ -112,10 +114,17 @@ async def _generate(args: argparse.Namespace) -> int:
             w, h = int(ws), int(hs or ws)
         try:
             spec = ImageSpec(
-                prompt=args.prompt, negative_prompt=args.negative, width=w, height=h, count=args.count,
-                seed=args.seed, steps=args.steps, guidance=args.guidance,
+                prompt=args.prompt,
+                negative_prompt=args.negative,
+                width=w,
+                height=h,
+                count=args.count,
+                seed=args.seed,
+                steps=args.steps,
+                guidance=args.guidance,
                 init_image=str(args.init_image) if args.init_image else None,
-                mask_image=str(args.mask) if args.mask else None, strength=args.strength,
+                mask_image=str(args.mask) if args.mask else None,
+                strength=args.strength,
             )
         except ValueError as exc:
             raise SpecError(_first_error(exc)) from None
@@ -127,7 +136,7 @@ async def _generate(args: argparse.Namespace) -> int:
     if spec.init_image:
         from chatcanvas.images import load_upload
 
-        load_upload(Path(spec.init_image).read_bytes(), settings)
+        load_upload(Path(spec.init_image).read_bytes(), settings)  # noqa: ASYNC240 - before any work starts
     ctx = await build_app(settings)
     try:
         who, where = _cli_user()
@@ -211,7 +220,9 @@ async def _run(args: argparse.Namespace) -> int:
     if unknown:
         from chatcanvas.errors import ConfigError
 
-        raise ConfigError(f"Unknown adapter(s) {', '.join(sorted(unknown))}; --adapters takes web, slack, discord.")
+        raise ConfigError(
+            f"Unknown adapter(s) {', '.join(sorted(unknown))}; --adapters takes web, slack, discord."
+        )
     _demo_notice(settings)
     ctx = await build_app(settings)
     stop = asyncio.Event()
@@ -296,9 +307,7 @@ async def _history(args: argparse.Namespace) -> int:
     settings = _settings()
     store = Store(settings.data_dir)
     try:
-        sql = (
-            "SELECT i.id, i.path, i.recipe, j.platform, j.user_id, i.created FROM images i JOIN jobs j ON j.id = i.job_id"
-        )
+        sql = "SELECT i.id, i.path, i.recipe, j.platform, j.user_id, i.created FROM images i JOIN jobs j ON j.id = i.job_id"
         params: tuple[object, ...] = ()
         if args.user:
             plat, _, user = args.user.partition(":")
@@ -339,7 +348,9 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     if not args.verbose:
         for noisy in ("diffusers", "transformers", "httpx"):
             logging.getLogger(noisy).setLevel(logging.ERROR)

@@ -127,9 +127,9 @@ class Settings(BaseSettings):
     discord_cooldown_s: float = Field(0.0, ge=0)
     discord_message_content: bool = False  # privileged intent: read thread replies without a mention
 
-    _csv_fields = field_validator("api_keys", "slack_channels", "discord_guilds", "discord_channels", mode="before")(
-        _csv
-    )
+    _csv_fields = field_validator(
+        "api_keys", "slack_channels", "discord_guilds", "discord_channels", mode="before"
+    )(_csv)
 
     @field_validator("default_size")
     @classmethod
@@ -219,4 +219,6 @@ def load_settings(**overrides: object) -> Settings:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
         var = env_name(field) if field in Settings.model_fields else field
-        raise ConfigError(m.BAD_SETTING.format(var=var, problem=err["msg"], accepts=_accepts(field)).strip()) from None
+        raise ConfigError(
+            m.BAD_SETTING.format(var=var, problem=err["msg"], accepts=_accepts(field)).strip()
+        ) from None

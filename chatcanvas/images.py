@@ -20,7 +20,7 @@ from chatcanvas.errors import InputImageError
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
 
-__all__ = ["ALLOWED_FORMATS", "MIME_TYPES", "load_upload", "sniff_format"]
+__all__ = ["ALLOWED_FORMATS", "MIME_TYPES", "ImageTooLarge", "load_upload", "megabytes", "sniff_format"]
 
 ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP")
 MIME_TYPES: dict[str, str] = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -30,7 +30,7 @@ class ImageTooLarge(InputImageError):
     """The upload is over the byte or pixel cap (HTTP adapters answer 413)."""
 
 
-def _megabytes(n: int) -> str:
+def megabytes(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB"
 
 
@@ -57,9 +57,7 @@ def load_upload(data: bytes, settings: Settings, *, mode: str = "RGB") -> Image.
     """
     if len(data) > settings.max_upload_bytes:
         raise ImageTooLarge(
-            m.IMAGE_TOO_LARGE.format(
-                detail=_megabytes(len(data)), limit=_megabytes(settings.max_upload_bytes)
-            )
+            m.IMAGE_TOO_LARGE.format(detail=megabytes(len(data)), limit=megabytes(settings.max_upload_bytes))
         )
     if not data or sniff_format(data) is None:
         raise InputImageError(m.NOT_AN_IMAGE)

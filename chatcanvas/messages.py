@@ -84,12 +84,12 @@ BUSY_BACKGROUND = (
     "Use a photo on a white or uniform background, or send a mask (white = product, black = keep)."
 )
 MASK_SIZE_MISMATCH = "The mask is {mw}x{mh} but the photo is {w}x{h}; they must be the same size."
-NO_VARIATIONS = "Say which variations you want, e.g. [\"red\", \"navy\", \"forest green\"]."
+NO_VARIATIONS = 'Say which variations you want, e.g. ["red", "navy", "forest green"].'
 TOO_MANY_VARIATIONS = "{n} variations is over the limit of {limit} per request."
-BAD_VARIATION = "Each variation is a short description (1-{limit} characters), like \"navy\" or \"forest green\"."
+BAD_VARIATION = 'Each variation is a short description (1-{limit} characters), like "navy" or "forest green".'
 UNSUPPORTED_MEDIA = "Please upload a PNG, JPEG or WebP image (got {content_type})."
-UPLOAD_MISSING = "Attach the product photo as the form field \"image\"."
-API_KEY_MISSING = "This server needs an API key: send it as \"Authorization: Bearer <key>\"."
+UPLOAD_MISSING = 'Attach the product photo as the form field "image".'
+API_KEY_MISSING = 'This server needs an API key: send it as "Authorization: Bearer <key>".'
 API_KEY_INVALID = "That API key isn't valid."
 API_KEY_QUOTA = "This API key has used its {limit} images for today. The quota resets at midnight UTC."
 WEB_LOCALHOST_ONLY = (
@@ -159,7 +159,9 @@ SLACK_NEEDS_SECRET = (
 )
 SLACK_LISTENING = "Slack: listening for requests at http://{host}:{port}/slack/events"
 SLACK_SOCKET_MODE = "Slack: connected in Socket Mode"
-DISCORD_NO_TOKEN = "DISCORD_TOKEN is not set. Create a bot at https://discord.com/developers and set its token."
+DISCORD_NO_TOKEN = (
+    "DISCORD_TOKEN is not set. Create a bot at https://discord.com/developers and set its token."
+)
 
 # ---- rewriter and agent (chatcanvas/bot/offline_rewriter.py, agent.py, tools/)
 REWRITE_VARIATIONS = "Making {n} images, one each: {items}."

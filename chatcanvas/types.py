@@ -36,7 +36,9 @@ class Aspect(StrEnum):
 
     @property
     def ratio(self) -> float:
-        return {"square": 1.0, "landscape": 1.5, "portrait": 2 / 3, "wide": 16 / 9, "tall": 9 / 16}[self.value]
+        return {"square": 1.0, "landscape": 1.5, "portrait": 2 / 3, "wide": 16 / 9, "tall": 9 / 16}[
+            self.value
+        ]
 
     def size(self, base: int) -> tuple[int, int]:
         """Width and height for this aspect with about ``base * base`` pixels, multiples of 8."""
@@ -155,7 +157,9 @@ class Limits(_Frozen):
             for name, v in (("width", w), ("height", h)):
                 if v is not None and v > self.max_side:
                     upd[name] = self.max_side // 8 * 8
-                    notes.append(m.CLAMPED_SIZE.format(w=w, h=h, nw=upd.get("width", w), nh=upd.get("height", h)))
+                    notes.append(
+                        m.CLAMPED_SIZE.format(w=w, h=h, nw=upd.get("width", w), nh=upd.get("height", h))
+                    )
         return (spec.model_copy(update=upd) if upd else spec), notes
 
 

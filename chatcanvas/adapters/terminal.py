@@ -39,7 +39,11 @@ class TerminalRenderer:
         bar = self._bars.get(job_id)
         if bar is None:
             bar = self._bars[job_id] = tqdm(
-                total=total, desc=f"job {job_id[:6]}", unit="step", file=self.stream, leave=False,
+                total=total,
+                desc=f"job {job_id[:6]}",
+                unit="step",
+                file=self.stream,
+                leave=False,
                 disable=not self.stream.isatty(),
             )
         return bar

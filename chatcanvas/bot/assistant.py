@@ -130,7 +130,11 @@ class Assistant:
     async def generate(
         self, spec: ImageSpec, who: UserRef, where: Place, prompt_in: str = ""
     ) -> AsyncIterator[Event]:
-        """A spec from a form or slash-command options: no rewriting, same limits and queue."""
+        """A spec from a form or slash-command options: no rewriting; over a limit it is refused, not bent."""
+        problems = self.settings.limits.problems(spec)
+        if problems:
+            yield Refused(reason=" ".join(problems))
+            return
         async for ev in self.run_specs([spec], who, where, [], prompt_in=prompt_in or spec.prompt):
             yield ev
 

@@ -38,7 +38,9 @@ class Backend(ABC):
     max_batch: ClassVar[int] = 1  # how many specs one ``generate`` call may take
 
     @abstractmethod
-    async def generate(self, specs: list[ImageSpec], on_step: StepCallback | None = None) -> list[GeneratedImage]:
+    async def generate(
+        self, specs: list[ImageSpec], on_step: StepCallback | None = None
+    ) -> list[GeneratedImage]:
         """Make ``spec.count`` images per spec, in order; image ``i`` of a spec uses ``seed + i``."""
 
     def resolve(self, spec: ImageSpec) -> ImageSpec:

@@ -217,7 +217,9 @@ class DiffusersBackend(Backend):
 
     # ------------------------------------------------------------ generation
 
-    async def generate(self, specs: list[ImageSpec], on_step: StepCallback | None = None) -> list[GeneratedImage]:
+    async def generate(
+        self, specs: list[ImageSpec], on_step: StepCallback | None = None
+    ) -> list[GeneratedImage]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._generate_sync, specs, on_step)
 
@@ -314,7 +316,12 @@ class DiffusersBackend(Backend):
                     rgb = ((x.clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0)
                 else:  # SD 1.x latent -> RGB approximation
                     f = torch.tensor(
-                        [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]],
+                        [
+                            [0.298, 0.207, 0.208],
+                            [0.187, 0.286, 0.173],
+                            [-0.158, 0.189, 0.264],
+                            [-0.184, -0.271, -0.473],
+                        ],
                         dtype=latents.dtype,
                         device=latents.device,
                     )

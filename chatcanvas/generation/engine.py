@@ -27,8 +27,8 @@ from chatcanvas.types import (
     Cancelled,
     Failed,
     GeneratedImage,
-    ImageSpec,
     Images,
+    ImageSpec,
     JobEvent,
     Place,
     Progress,
@@ -149,13 +149,13 @@ class Engine:
             ev.set()
         timeout = self.settings.drain_timeout_s if drain_timeout is None else drain_timeout
         deadline = time.monotonic() + timeout
-        while self._running and time.monotonic() < deadline:
+        while self._running and time.monotonic() < deadline:  # noqa: ASYNC110 - a deadline, not an event
             await asyncio.sleep(0.05)
         for job_id in list(self._running):
             live = self._live.get(job_id)
             if live:
                 live.requeue = True
-        while self._running and time.monotonic() < deadline + 10:
+        while self._running and time.monotonic() < deadline + 10:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         for t in self._tasks:
             t.cancel()
@@ -178,7 +178,9 @@ class Engine:
             raise QuotaExceeded(m.USER_QUEUE_FULL.format(n=mine, limit=s.max_queued_per_user))
         if who.server and q.count(server=who.server) >= s.max_queued_per_server:
             n = q.count(server=who.server)
-            raise QuotaExceeded(m.SERVER_QUEUE_FULL.format(n=n, limit=s.max_queued_per_server), retry_after=30)
+            raise QuotaExceeded(
+                m.SERVER_QUEUE_FULL.format(n=n, limit=s.max_queued_per_server), retry_after=30
+            )
         ub = self._user_buckets.setdefault(who.key, TokenBucket(s.rate_per_minute, s.rate_burst))
         wait = ub.wait_time()
         if wait > 0:
@@ -186,7 +188,9 @@ class Engine:
         sb = None
         if who.server:
             skey = f"{who.platform}:{who.server}"
-            sb = self._server_buckets.setdefault(skey, TokenBucket(s.server_rate_per_minute, s.server_rate_burst))
+            sb = self._server_buckets.setdefault(
+                skey, TokenBucket(s.server_rate_per_minute, s.server_rate_burst)
+            )
             wait = sb.wait_time()
             if wait > 0:
                 rate = s.server_rate_per_minute
@@ -249,7 +253,9 @@ class Engine:
     def job(self, job_id: str) -> JobRecord | None:
         return self.table.get(job_id)
 
-    def jobs(self, who: UserRef | None = None, status: JobStatus | None = None, limit: int = 50) -> list[JobRecord]:
+    def jobs(
+        self, who: UserRef | None = None, status: JobStatus | None = None, limit: int = 50
+    ) -> list[JobRecord]:
         clauses, params = [], []
         if who is not None:
             clauses += ["platform = ?", "user_id = ?"]
@@ -330,7 +336,9 @@ class Engine:
     def _forget_old(self) -> None:
         if len(self._live) <= _FINISHED_KEPT:
             return
-        for job_id in [j for j, lv in self._live.items() if lv.events and isinstance(lv.events[-1], TERMINAL)]:
+        for job_id in [
+            j for j, lv in self._live.items() if lv.events and isinstance(lv.events[-1], TERMINAL)
+        ]:
             if len(self._live) <= _FINISHED_KEPT // 2:
                 break
             del self._live[job_id]
@@ -400,7 +408,9 @@ class Engine:
             def emit() -> None:
                 for lv in batch:
                     if not lv.cancel:
-                        prog = Progress(job_id=lv.record.id, step=info.step, total=info.total, preview=info.preview_png)
+                        prog = Progress(
+                            job_id=lv.record.id, step=info.step, total=info.total, preview=info.preview_png
+                        )
                         lv.emit(prog)
 
             loop.call_soon_threadsafe(emit)

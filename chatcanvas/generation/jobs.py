@@ -72,8 +72,17 @@ class JobTable:
         self.store.execute(
             "INSERT INTO jobs (id, status, spec, platform, user_id, server_id, channel, thread, prompt_in, created)"
             " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, spec.model_dump_json(), who.platform, who.user, who.server, where.channel, where.thread,
-             prompt_in, now),
+            (
+                job_id,
+                spec.model_dump_json(),
+                who.platform,
+                who.user,
+                who.server,
+                where.channel,
+                where.thread,
+                prompt_in,
+                now,
+            ),
         )
         got = self.get(job_id)
         assert got is not None
@@ -83,16 +92,22 @@ class JobTable:
         rows = self.store.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
         if not rows:
             return None
-        ids = tuple(r[0] for r in self.store.execute("SELECT id FROM images WHERE job_id = ? ORDER BY idx", (job_id,)))
+        ids = tuple(
+            r[0] for r in self.store.execute("SELECT id FROM images WHERE job_id = ? ORDER BY idx", (job_id,))
+        )
         return _record(rows[0], ids)
 
     def query(self, where: str = "1", params: tuple[object, ...] = (), limit: int = 100) -> list[JobRecord]:
-        rows = self.store.execute(f"SELECT id FROM jobs WHERE {where} ORDER BY created DESC LIMIT ?", (*params, limit))
+        rows = self.store.execute(
+            f"SELECT id FROM jobs WHERE {where} ORDER BY created DESC LIMIT ?", (*params, limit)
+        )
         out = [self.get(r[0]) for r in rows]
         return [j for j in out if j is not None]
 
     def unfinished(self) -> list[JobRecord]:
-        rows = self.store.execute("SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY created")
+        rows = self.store.execute(
+            "SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY created"
+        )
         out = [self.get(r[0]) for r in rows]
         return [j for j in out if j is not None]
 
@@ -100,13 +115,15 @@ class JobTable:
         now = time.time()
         if status == JobStatus.RUNNING:
             self.store.execute(
-                "UPDATE jobs SET status = ?, started = ?, attempts = attempts + 1 WHERE id = ?", (status, now, job_id)
+                "UPDATE jobs SET status = ?, started = ?, attempts = attempts + 1 WHERE id = ?",
+                (status, now, job_id),
             )
         elif status == JobStatus.QUEUED:
             self.store.execute("UPDATE jobs SET status = ?, started = NULL WHERE id = ?", (status, job_id))
         else:
             self.store.execute(
-                "UPDATE jobs SET status = ?, error = ?, finished = ? WHERE id = ?", (status, error, now, job_id)
+                "UPDATE jobs SET status = ?, error = ?, finished = ? WHERE id = ?",
+                (status, error, now, job_id),
             )
 
     def finish_with_images(self, job_id: str, images: list[GeneratedImage]) -> None:
@@ -122,7 +139,9 @@ class JobTable:
                         "INSERT INTO images (id, job_id, idx, path, recipe, seconds, created) VALUES (?,?,?,?,?,?,?)",
                         (img.id, job_id, i, img.path, img.recipe.model_dump_json(), img.seconds, now),
                     )
-                db.execute("UPDATE jobs SET status = 'done', error = NULL, finished = ? WHERE id = ?", (now, job_id))
+                db.execute(
+                    "UPDATE jobs SET status = 'done', error = NULL, finished = ? WHERE id = ?", (now, job_id)
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

@@ -83,7 +83,9 @@ class FairQueue:
 class TokenBucket:
     """``rate`` tokens per minute, at most ``burst`` saved up."""
 
-    def __init__(self, rate_per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate_per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = rate_per_minute / 60.0
         self.burst = float(burst)
         self.tokens = float(burst)

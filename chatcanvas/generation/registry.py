@@ -26,7 +26,9 @@ def backend_class(name: str) -> type[Backend]:
             break
     else:
         if name not in _BUILTIN:
-            raise ConfigError(f"Unknown backend {name!r}. Set CHATCANVAS_BACKEND to one of: {', '.join(backend_names())}.")
+            raise ConfigError(
+                f"Unknown backend {name!r}. Set CHATCANVAS_BACKEND to one of: {', '.join(backend_names())}."
+            )
         import importlib
 
         mod, _, attr = _BUILTIN[name].partition(":")

@@ -62,7 +62,9 @@ class Store:
         """Run every migration not yet applied; returns the names that ran."""
         ran = []
         with self.lock:
-            self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
+            )
             done = {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
             for name, sql in MIGRATIONS:
                 if name in done:

@@ -13,7 +13,12 @@ from pathlib import Path
 
 def build_tiny_sd(out: Path, seed: int = 0) -> Path:
     import torch
-    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        DPMSolverMultistepScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(seed)
@@ -62,7 +67,9 @@ def build_tiny_sd(out: Path, seed: int = 0) -> Path:
             max_position_embeddings=77,
         )
     )
-    scheduler = DPMSolverMultistepScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1)
+    scheduler = DPMSolverMultistepScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1
+    )
     pipe = StableDiffusionPipeline(
         vae=vae,
         unet=unet,

@@ -20,7 +20,7 @@ from PIL import Image
 from chatcanvas.app import build_app
 from chatcanvas.errors import Busy, QuotaExceeded
 from chatcanvas.generation.jobs import JobStatus
-from chatcanvas.types import Cancelled, ImageSpec, Images, Place, Progress, Queued, UserRef
+from chatcanvas.types import Cancelled, Images, ImageSpec, Place, Progress, Queued, UserRef
 
 HERE = Place(platform="test", channel="c")
 
@@ -82,7 +82,9 @@ def _pixels(png: bytes) -> np.ndarray:
 
 
 async def test_batched_images_equal_unbatched(settings) -> None:  # type: ignore[no-untyped-def]
-    specs = [ImageSpec(prompt=p, seed=s, steps=3) for p, s in [("a red mug", 1), ("a blue cap", 2), ("a tote", 3)]]
+    specs = [
+        ImageSpec(prompt=p, seed=s, steps=3) for p, s in [("a red mug", 1), ("a blue cap", 2), ("a tote", 3)]
+    ]
     alone = []
     ctx = await build_app(settings.model_copy(update={"batch_size": 1}))
     try:
@@ -93,7 +95,9 @@ async def test_batched_images_equal_unbatched(settings) -> None:  # type: ignore
     finally:
         await ctx.aclose()
 
-    batched_settings = settings.model_copy(update={"batch_size": 4, "batch_wait_ms": 500, "data_dir": settings.data_dir / "b"})
+    batched_settings = settings.model_copy(
+        update={"batch_size": 4, "batch_wait_ms": 500, "data_dir": settings.data_dir / "b"}
+    )
     ctx = await build_app(batched_settings)
     try:
         jobs = [await ctx.engine.submit(s, user(f"u{i}"), HERE) for i, s in enumerate(specs)]
@@ -109,7 +113,9 @@ async def test_batched_images_equal_unbatched(settings) -> None:  # type: ignore
 async def test_progress_then_images_with_recipe(settings) -> None:  # type: ignore[no-untyped-def]
     ctx = await build_app(settings)
     try:
-        j = await ctx.engine.submit(ImageSpec(prompt="a green sneaker", seed=5, steps=4, count=2), user("u"), HERE)
+        j = await ctx.engine.submit(
+            ImageSpec(prompt="a green sneaker", seed=5, steps=4, count=2), user("u"), HERE
+        )
         evs = await wait_done(ctx.engine, j.id)
         steps = [e.step for e in evs if isinstance(e, Progress)]
         assert steps == [1, 2, 3, 4]
@@ -219,7 +225,10 @@ def _spawn(tmp: Path, model: Path, submit: bool) -> subprocess.Popen[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
     return subprocess.Popen(
         [sys.executable, str(script), str(model), str(tmp / "data"), "submit" if submit else "resume"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
 
 

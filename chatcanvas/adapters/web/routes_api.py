@@ -19,7 +19,7 @@ from chatcanvas.adapters.web.state import WebState, web_state
 from chatcanvas.adapters.web.tracker import WebJob, new_job_id
 from chatcanvas.errors import ChatcanvasError
 from chatcanvas.generation.variations import MAX_VARIATIONS, clean_variations
-from chatcanvas.images import MIME_TYPES, load_upload
+from chatcanvas.images import MIME_TYPES, ImageTooLarge, load_upload, megabytes, sniff_format
 from chatcanvas.types import ChatTurn, Event, Place
 
 ACCEPT_WAIT_S = 15.0  # how long a POST waits for the job to be queued (or refused) before answering
@@ -140,17 +140,16 @@ async def create_generation(body: GenerationRequest, request: Request, st: State
 
 
 async def _read_upload(upload: UploadFile, st: WebState, what: str) -> bytes:
-    ctype = (upload.content_type or "").split(";")[0].strip().lower()
-    if ctype not in _ALLOWED_MIME:
-        raise Problem(415, m.UNSUPPORTED_MEDIA.format(content_type=ctype or "no type"))
+    """The file's bytes, within the byte cap; the declared type only words the error (bytes decide)."""
     limit = st.ctx.settings.max_upload_bytes
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        from chatcanvas.images import ImageTooLarge, _megabytes
-
         raise ImageTooLarge(
-            m.IMAGE_TOO_LARGE.format(detail=f"{what} over {_megabytes(limit)}", limit=_megabytes(limit))
+            m.IMAGE_TOO_LARGE.format(detail=f"{what} is over {megabytes(limit)}", limit=megabytes(limit))
         )
+    ctype = (upload.content_type or "").split(";")[0].strip().lower()
+    if ctype not in _ALLOWED_MIME and sniff_format(data) is None:
+        raise Problem(415, m.UNSUPPORTED_MEDIA.format(content_type=ctype))
     return data
 
 

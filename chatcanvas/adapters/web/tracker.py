@@ -94,10 +94,10 @@ class WebJob:
     images: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     problem: tuple[int, str, float | None] | None = None  # (http status, message, retry_after) if refused
-    # The events so far, for SSE readers (who keep an index into it: entries are never removed).
     progress: dict[str, tuple[int, int]] = field(default_factory=dict)
     finished_jobs: set[str] = field(default_factory=set)
     cancel_requested: bool = False
+    # The events so far, for SSE readers (who keep an index into it: entries are never removed).
     log: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     decided: asyncio.Event = field(default_factory=asyncio.Event)  # accepted, refused or over

@@ -282,3 +282,24 @@ async def test_progress_events_carry_previews(server: Server) -> None:
     assert previews, [n for n, _ in events]
     head, _, b64 = previews[0].partition(",")
     assert head == "data:image/png;base64" and base64.b64decode(b64).startswith(b"\x89PNG")
+
+
+async def test_variations_from_webp_with_a_given_mask(server: Server) -> None:
+    c = server.client
+    photo = draw_product("cap", "yellow", np.random.default_rng(8), size=64)
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    resp = await c.post(
+        "/v1/variations",
+        files={
+            "image": ("cap.webp", png_bytes(photo, "WEBP"), "image/jpg"),  # a wrong type; the bytes decide
+            "mask": ("mask.png", png_bytes(mask), "image/png"),
+        },
+        data={"variations": ["red", "purple"], "subject": "cap"},  # the field repeated
+    )
+    assert resp.status_code in (200, 202), resp.text
+    done = (await sse_events(c, f"/v1/jobs/{resp.json()['id']}/events"))[-1][1]
+    assert done["status"] == "done" and [i["prompt"] for i in done["images"]] == ["a red cap", "a purple cap"]
+    rec = server.ctx.engine.job(resp.json()["job_ids"][0])
+    with Image.open(server.ctx.store.image_file(rec.spec.mask_image)) as used:
+        assert used.getpixel((32, 32)) == 255 and used.getpixel((4, 4)) == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chatcanvas.config import Settings
+from chatcanvas.config import DEMO_MODEL_DIR, Settings
 from chatcanvas.generation.demo.draw import draw_product
 from tests.adapters.web.conftest import running
 
@@ -45,10 +45,28 @@ async def browser():  # type: ignore[no-untyped-def]
             await b.close()
 
 
-async def test_type_a_request_and_see_the_image(browser, make_settings: Callable[..., Settings]) -> None:  # type: ignore[no-untyped-def]
+DEMO_READY = (DEMO_MODEL_DIR / "model_index.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "tiny",
+        pytest.param(
+            "demo",
+            marks=pytest.mark.skipif(
+                not DEMO_READY, reason=f"the demo model is not trained yet ({DEMO_MODEL_DIR})"
+            ),
+        ),
+    ],
+)
+async def test_type_a_request_and_see_the_image(
+    browser, make_settings: Callable[..., Settings], model: str
+) -> None:  # type: ignore[no-untyped-def]
     from playwright.async_api import expect
 
-    async with running(make_settings()) as srv:
+    settings = make_settings() if model == "tiny" else make_settings(model=None, default_steps=None)
+    async with running(settings) as srv:
         page = await browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))

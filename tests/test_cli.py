@@ -1,0 +1,83 @@
+"""The `chatcanvas` command as a user runs it: real processes, the tiny checkpoint, offline."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from chatcanvas.generation.metadata import parameters_from_png
+
+
+def run(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("CHATCANVAS_")}
+    e.update({"HF_HUB_OFFLINE": "1", "CHATCANVAS_DATA_DIR": str(tmp / "data"), **env})
+    return subprocess.run(
+        [sys.executable, "-m", "chatcanvas.cli", *args], capture_output=True, text=True, env=e, cwd=tmp, timeout=300
+    )
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_generate_twice_same_seed_identical_and_recipe_inside(tmp_path: Path, tiny_model_dir: Path) -> None:
+    for name in ("a.png", "b.png"):
+        p = run(tmp_path, "generate", "a red mug", "--model", str(tiny_model_dir), "-o", name, "--seed", "7", "--steps", "3")
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip() == name
+    params = parameters_from_png((tmp_path / "a.png").read_bytes())
+    assert params["prompt"] == "a red mug" and params["Seed"] == "7"
+    assert np.array_equal(pixels(tmp_path / "a.png"), pixels(tmp_path / "b.png"))
+
+
+def test_from_png_makes_the_same_image_again(tmp_path: Path, tiny_model_dir: Path) -> None:
+    p = run(tmp_path, "generate", "a blue cap", "--model", str(tiny_model_dir), "-o", "first.png", "--steps", "2")
+    assert p.returncode == 0, p.stderr
+    p = run(tmp_path, "generate", "--from-png", "first.png", "-o", "again.png")
+    assert p.returncode == 0, p.stderr
+    assert np.array_equal(pixels(tmp_path / "first.png"), pixels(tmp_path / "again.png"))
+    seed = parameters_from_png((tmp_path / "first.png").read_bytes())["Seed"]
+    assert parameters_from_png((tmp_path / "again.png").read_bytes())["Seed"] == seed
+
+
+def test_count_writes_numbered_files(tmp_path: Path, tiny_model_dir: Path) -> None:
+    p = run(tmp_path, "generate", "a tote", "--model", str(tiny_model_dir), "-o", "t.png", "--count", "2", "--seed", "1",
+            "--steps", "2")
+    assert p.returncode == 0, p.stderr
+    seeds = [parameters_from_png((tmp_path / f).read_bytes())["Seed"] for f in ("t-1.png", "t-2.png")]
+    assert seeds == ["1", "2"]
+
+
+def test_bad_requests_get_one_clear_line(tmp_path: Path, tiny_model_dir: Path) -> None:
+    p = run(tmp_path, "generate", "x" * 1500, "--model", str(tiny_model_dir))
+    assert p.returncode == 1 and "1500 characters" in p.stderr and "Traceback" not in p.stderr
+    p = run(tmp_path, "generate", "x", "--model", str(tiny_model_dir), "--size", "100000x100000")
+    assert p.returncode == 1 and "Traceback" not in p.stderr and "width" in p.stderr
+    (tmp_path / "notes.png").write_text("not an image")
+    p = run(tmp_path, "generate", "x", "--model", str(tiny_model_dir), "--init-image", "notes.png")
+    assert p.returncode == 1 and "isn't an image" in p.stderr
+    p = run(tmp_path, "generate", "x", "--model", str(tmp_path / "missing"))
+    assert p.returncode == 1 and "missing" in p.stderr and "CHATCANVAS_MODEL" in p.stderr
+
+
+def test_image_to_image_from_the_command_line(tmp_path: Path, tiny_model_dir: Path) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (48, 40), (200, 30, 30)).save(buf, format="PNG")
+    (tmp_path / "in.png").write_bytes(buf.getvalue())
+    p = run(tmp_path, "generate", "a mug", "--model", str(tiny_model_dir), "--init-image", "in.png", "--strength", "0.5",
+            "-o", "o.png", "--steps", "4")
+    assert p.returncode == 0, p.stderr
+    params = parameters_from_png((tmp_path / "o.png").read_bytes())
+    assert params["Denoising strength"] == "0.5"
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    code = "import sys, chatcanvas.cli as c; c._parser(); print(sorted(m for m in ('torch','diffusers','langchain') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

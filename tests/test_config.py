@@ -1,0 +1,62 @@
+"""Settings: every variable documented, bad values stop start-up with one clear line."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatcanvas.config import Settings, env_name, load_settings
+from chatcanvas.errors import ConfigError
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_env_example_documents_every_setting() -> None:
+    documented = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    expected = {env_name(f) for f in Settings.model_fields}
+    assert expected - documented == set(), "undocumented settings"
+    assert documented - expected == set(), "documented settings that do not exist"
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "names"),
+    [
+        ("CHATCANVAS_DEFAULT_STEPS", "-3", ">= 1"),
+        ("CHATCANVAS_BACKEND", "midjourney", "local, openai"),
+        ("CHATCANVAS_DEFAULT_SIZE", "500x500", "multiples of 8"),
+        ("CHATCANVAS_MAX_COUNT", "lots", "whole number"),
+    ],
+)
+def test_bad_value_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch, var: str, value: str, names: str) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    msg = str(err.value)
+    assert "\n" not in msg and var in msg and names in msg
+
+
+def test_cli_exits_2_with_one_line(tmp_path: Path) -> None:
+    env = {"CHATCANVAS_DEFAULT_STEPS": "-3", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    p = subprocess.run(
+        [sys.executable, "-m", "chatcanvas.cli", "generate", "x"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "CHATCANVAS_DEFAULT_STEPS" in lines[0] and "Traceback" not in p.stderr
+
+
+def test_dotenv_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("CHATCANVAS_MAX_COUNT=7\nOPENAI_BASE_URL=http://127.0.0.1:9/v1\n")
+    s = load_settings()
+    assert s.max_count == 7 and s.openai_base_url == "http://127.0.0.1:9/v1"
+
+
+def test_demo_model_is_the_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = load_settings()
+    assert s.using_demo_model and s.model_ref.endswith("demo/model")
