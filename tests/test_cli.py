@@ -18,7 +18,12 @@ def run(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith("CHATCANVAS_")}
     e.update({"HF_HUB_OFFLINE": "1", "CHATCANVAS_DATA_DIR": str(tmp / "data"), **env})
     return subprocess.run(
-        [sys.executable, "-m", "chatcanvas.cli", *args], capture_output=True, text=True, env=e, cwd=tmp, timeout=300
+        [sys.executable, "-m", "chatcanvas.cli", *args],
+        capture_output=True,
+        text=True,
+        env=e,
+        cwd=tmp,
+        timeout=300,
     )
 
 
@@ -28,7 +33,19 @@ def pixels(path: Path) -> np.ndarray:
 
 def test_generate_twice_same_seed_identical_and_recipe_inside(tmp_path: Path, tiny_model_dir: Path) -> None:
     for name in ("a.png", "b.png"):
-        p = run(tmp_path, "generate", "a red mug", "--model", str(tiny_model_dir), "-o", name, "--seed", "7", "--steps", "3")
+        p = run(
+            tmp_path,
+            "generate",
+            "a red mug",
+            "--model",
+            str(tiny_model_dir),
+            "-o",
+            name,
+            "--seed",
+            "7",
+            "--steps",
+            "3",
+        )
         assert p.returncode == 0, p.stderr
         assert p.stdout.strip() == name
     params = parameters_from_png((tmp_path / "a.png").read_bytes())
@@ -37,7 +54,9 @@ def test_generate_twice_same_seed_identical_and_recipe_inside(tmp_path: Path, ti
 
 
 def test_from_png_makes_the_same_image_again(tmp_path: Path, tiny_model_dir: Path) -> None:
-    p = run(tmp_path, "generate", "a blue cap", "--model", str(tiny_model_dir), "-o", "first.png", "--steps", "2")
+    p = run(
+        tmp_path, "generate", "a blue cap", "--model", str(tiny_model_dir), "-o", "first.png", "--steps", "2"
+    )
     assert p.returncode == 0, p.stderr
     p = run(tmp_path, "generate", "--from-png", "first.png", "-o", "again.png")
     assert p.returncode == 0, p.stderr
@@ -47,8 +66,21 @@ def test_from_png_makes_the_same_image_again(tmp_path: Path, tiny_model_dir: Pat
 
 
 def test_count_writes_numbered_files(tmp_path: Path, tiny_model_dir: Path) -> None:
-    p = run(tmp_path, "generate", "a tote", "--model", str(tiny_model_dir), "-o", "t.png", "--count", "2", "--seed", "1",
-            "--steps", "2")
+    p = run(
+        tmp_path,
+        "generate",
+        "a tote",
+        "--model",
+        str(tiny_model_dir),
+        "-o",
+        "t.png",
+        "--count",
+        "2",
+        "--seed",
+        "1",
+        "--steps",
+        "2",
+    )
     assert p.returncode == 0, p.stderr
     seeds = [parameters_from_png((tmp_path / f).read_bytes())["Seed"] for f in ("t-1.png", "t-2.png")]
     assert seeds == ["1", "2"]
@@ -70,8 +102,21 @@ def test_image_to_image_from_the_command_line(tmp_path: Path, tiny_model_dir: Pa
     buf = io.BytesIO()
     Image.new("RGB", (48, 40), (200, 30, 30)).save(buf, format="PNG")
     (tmp_path / "in.png").write_bytes(buf.getvalue())
-    p = run(tmp_path, "generate", "a mug", "--model", str(tiny_model_dir), "--init-image", "in.png", "--strength", "0.5",
-            "-o", "o.png", "--steps", "4")
+    p = run(
+        tmp_path,
+        "generate",
+        "a mug",
+        "--model",
+        str(tiny_model_dir),
+        "--init-image",
+        "in.png",
+        "--strength",
+        "0.5",
+        "-o",
+        "o.png",
+        "--steps",
+        "4",
+    )
     assert p.returncode == 0, p.stderr
     params = parameters_from_png((tmp_path / "o.png").read_bytes())
     assert params["Denoising strength"] == "0.5"

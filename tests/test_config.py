@@ -31,7 +31,9 @@ def test_env_example_documents_every_setting() -> None:
         ("CHATCANVAS_MAX_COUNT", "lots", "whole number"),
     ],
 )
-def test_bad_value_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch, var: str, value: str, names: str) -> None:
+def test_bad_value_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, names: str
+) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(ConfigError) as err:
         load_settings()
@@ -42,7 +44,11 @@ def test_bad_value_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPat
 def test_cli_exits_2_with_one_line(tmp_path: Path) -> None:
     env = {"CHATCANVAS_DEFAULT_STEPS": "-3", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     p = subprocess.run(
-        [sys.executable, "-m", "chatcanvas.cli", "generate", "x"], capture_output=True, text=True, env=env, cwd=tmp_path
+        [sys.executable, "-m", "chatcanvas.cli", "generate", "x"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()

@@ -397,6 +397,13 @@ class Engine:
     async def _run(self, backend: Backend, batch: list[_Live]) -> None:
         loop = asyncio.get_running_loop()
         now = time.monotonic()
+        for lv in list(batch):  # cancelled meanwhile from another process (`chatcanvas jobs cancel`)?
+            current = self.table.get(lv.record.id)
+            if current is not None and current.status == JobStatus.CANCELLED:
+                lv.emit(Cancelled(job_id=lv.record.id))
+                batch.remove(lv)
+        if not batch:
+            return
         for lv in batch:
             self.table.set_status(lv.record.id, JobStatus.RUNNING)
             self.table.log_event(lv.record.id, "started", {"batch": len(batch)})

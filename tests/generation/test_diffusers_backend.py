@@ -51,7 +51,9 @@ async def test_progress_reports_every_step_and_cancel_stops(backend: DiffusersBa
         await backend.generate([backend.resolve(ImageSpec(prompt="x", seed=1, steps=5))], stop_at_2)
 
 
-async def test_image_to_image_and_inpainting_share_the_loaded_model(backend: DiffusersBackend, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_image_to_image_and_inpainting_share_the_loaded_model(
+    backend: DiffusersBackend, settings
+) -> None:  # type: ignore[no-untyped-def]
     store = Store(settings.data_dir)
     base = (await backend.generate([backend.resolve(ImageSpec(prompt="a mug", seed=3, steps=2))]))[0]
     init = store.put_upload(base.png)
@@ -65,7 +67,9 @@ async def test_image_to_image_and_inpainting_share_the_loaded_model(backend: Dif
     out = (await backend.generate([i2i]))[0]
     assert out.recipe.mode == Mode.IMG2IMG and out.recipe.strength == 0.5 and out.recipe.init_image == init
 
-    inp = backend.resolve(ImageSpec(prompt="a blue mug", seed=3, steps=4, init_image=init, mask_image=mask_id, strength=1.0))
+    inp = backend.resolve(
+        ImageSpec(prompt="a blue mug", seed=3, steps=4, init_image=init, mask_image=mask_id, strength=1.0)
+    )
     painted = (await backend.generate([inp]))[0]
     assert painted.recipe.mode == Mode.INPAINT
     before, after = px(base.png).astype(int), px(painted.png).astype(int)

@@ -62,6 +62,41 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(ImageButton)
 
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        await self.deliver_pending()
+
+    async def deliver_pending(self) -> int:
+        """Post what finished while the bot was down (interaction tokens have expired: plain messages)."""
+        from chatcanvas.adapters.discord.render import files_of, result_content, result_files
+        from chatcanvas.adapters.discord.views import result_view
+
+        sent = 0
+        for rec in await asyncio.to_thread(self.ctx.engine.undelivered, PLATFORM):
+            target = rec.where.thread or rec.where.channel
+            if not target.isdigit():
+                continue
+            try:
+                channel = self.bot.get_channel(int(target)) or await self.bot.fetch_channel(int(target))
+                if not isinstance(channel, discord.abc.Messageable):
+                    continue
+                images = [i for i in (self.ctx.store.image(x) for x in rec.image_ids) if i is not None]
+                mention = f"<@{rec.who.user}> "
+                if images:
+                    ev = Images(job_id=rec.id, images=tuple(images))
+                    files = await asyncio.to_thread(result_files, images)
+                    await channel.send(
+                        mention + result_content(ev), files=files_of(files), view=result_view([i.id for i in images])
+                    )
+                else:
+                    await channel.send(mention + clip(rec.error or m.INTERNAL_ERROR))
+            except discord.HTTPException:
+                log.warning("could not deliver job %s to channel %s", rec.id, target, exc_info=True)
+                continue
+            self.ctx.engine.mark_delivered(rec.id)
+            sent += 1
+        return sent
+
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(ImageButton)
         if self.owns_ctx:

@@ -194,3 +194,25 @@ async def test_buttons_keep_working_after_a_restart(wire: Wire, discord_app: Any
         (png2,) = list(iter_png_files(rerolled))
         r = recipe_from_png(png2.data)
         assert "blue cap" in r.prompt and r.seed != 99
+
+
+async def test_results_that_finished_while_the_bot_was_down_are_posted_on_start(
+    wire: Wire, discord_app: Any
+) -> None:
+    from chatcanvas.adapters.discord.views import COG_NAME
+    from chatcanvas.types import ImageSpec, Place, UserRef
+
+    who = UserRef(platform="discord", user="4242", server=str(GUILD_ID))
+    rec = await discord_app.engine.submit(
+        ImageSpec(prompt="a pink tote"), who, Place(platform="discord", channel=str(CHANNEL_ID))
+    )
+    async for _ in discord_app.engine.follow(rec.id):
+        pass
+    assert [j.id for j in discord_app.engine.undelivered("discord")] == [rec.id]
+    cog = wire.bot.get_cog(COG_NAME)
+    assert await cog.deliver_pending() == 1  # type: ignore[union-attr]
+    (sent,) = await wire.wait_for(lambda r: r.is_channel_send(CHANNEL_ID))
+    assert "<@4242>" in sent.content
+    (png,) = list(iter_png_files(sent))
+    assert parameters_from_png(png.data)["prompt"] == "a pink tote"
+    assert discord_app.engine.undelivered("discord") == []
