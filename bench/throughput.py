@@ -74,7 +74,7 @@ def main() -> None:
         on = asyncio.run(run_once(args.model, args.n, args.batch, args.steps, Path(tmp) / "on"))
     print(f"machine: {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}")
     print(f"{args.n} concurrent requests, model {args.model or 'demo'}")
-    print(f"batched=%.2f/s unbatched=%.2f/s speedup=%.2f" % (on, off, on / off))
+    print(f"batched={on:.2f}/s unbatched={off:.2f}/s speedup={on / off:.2f}")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,9 @@ def test_image_to_image_from_the_command_line(tmp_path: Path, tiny_model_dir: Pa
 
 
 def test_help_does_not_import_heavy_modules() -> None:
-    code = "import sys, chatcanvas.cli as c; c._parser(); print(sorted(m for m in ('torch','diffusers','langchain') if m in sys.modules))"
+    code = (
+        "import sys, chatcanvas.cli as c; c._parser(); "
+        "print(sorted(m for m in ('torch','diffusers','langchain') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
