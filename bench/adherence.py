@@ -140,7 +140,11 @@ def train_classifier(vae: Any | None, seed: int = 0, per_class: int = 400, epoch
             opt.step()
     net.eval()
     # held-out check on fresh synthetic images
-    val = [(draw_product(p, colors[int(rng.integers(len(colors)))], rng), i) for i, p in enumerate(PRODUCTS) for _ in range(40)]
+    val = [
+        (draw_product(p, colors[int(rng.integers(len(colors)))], rng), i)
+        for i, p in enumerate(PRODUCTS)
+        for _ in range(40)
+    ]
     acc = float((classify(net, [v[0] for v in val]) == np.array([v[1] for v in val])).mean())
     print(f"product classifier: held-out synthetic accuracy {acc:.3f} (n={len(val)})", flush=True)
     return net
@@ -156,7 +160,9 @@ def classify(net: ProductNet, imgs: list[Image.Image]) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-def run_adherence(pipe: Any, steps: int, guidance: float, seeds_per: int, batch: int) -> tuple[float, float, int]:
+def run_adherence(
+    pipe: Any, steps: int, guidance: float, seeds_per: int, batch: int
+) -> tuple[float, float, int]:
     jobs: list[tuple[str, str, str, int]] = []
     for c in COLORS:
         for p in PRODUCTS:
@@ -200,11 +206,18 @@ def run_adherence(pipe: Any, steps: int, guidance: float, seeds_per: int, batch:
 
 def median_latency(pipe: Any, steps: int, guidance: float, runs: int = 10) -> float:
     prompt = "a photo of a red mug on white"
-    pipe(prompt, num_inference_steps=steps, guidance_scale=guidance, generator=torch.Generator().manual_seed(0))
+    pipe(
+        prompt, num_inference_steps=steps, guidance_scale=guidance, generator=torch.Generator().manual_seed(0)
+    )
     times = []
     for i in range(runs):
         t = time.perf_counter()
-        pipe(prompt, num_inference_steps=steps, guidance_scale=guidance, generator=torch.Generator().manual_seed(i))
+        pipe(
+            prompt,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=torch.Generator().manual_seed(i),
+        )
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 
@@ -212,7 +225,9 @@ def median_latency(pipe: Any, steps: int, guidance: float, runs: int = 10) -> fl
 def machine() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "")
+        model = next(
+            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), ""
+        )
     except OSError:
         model = platform.processor()
     return f"{model or 'unknown CPU'}, {torch.get_num_threads()} threads (os.cpu_count()={os.cpu_count()})"

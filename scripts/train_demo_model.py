@@ -106,7 +106,10 @@ def build_tokenizer(words: list[str], out_dir: Path) -> Any:
         "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
     )
     tok = CLIPTokenizer(
-        str(out_dir / "vocab.json"), str(out_dir / "merges.txt"), model_max_length=77, pad_token="<|endoftext|>"
+        str(out_dir / "vocab.json"),
+        str(out_dir / "merges.txt"),
+        model_max_length=77,
+        pad_token="<|endoftext|>",
     )
     return tok
 
@@ -205,7 +208,9 @@ def _draw_one(job: tuple[int, int, int, int]) -> np.ndarray:
 def draw_dataset(n_per: int, seed: int, workers: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     jobs = [
         (seed, i, pi, ci)
-        for i, (_, pi, ci) in enumerate(itertools.product(range(n_per), range(len(PRODUCTS)), range(len(COLORS))))
+        for i, (_, pi, ci) in enumerate(
+            itertools.product(range(n_per), range(len(PRODUCTS)), range(len(COLORS)))
+        )
     ]
     if workers > 1:
         import multiprocessing as mp
@@ -266,7 +271,7 @@ def train_vae(vae: Any, x: torch.Tensor, x_val: torch.Tensor, seconds: float, bs
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         opt.step()
         step += 1
-        if step % args_log_every(step) == 0:
+        if step % _log_every(step) == 0:
             log(f"vae step {step} loss {loss_rec.item():.4f} kl {kl.item():.3f} lr {lr:.2e}")
         if step % (300 if dev.type == "cpu" else 2000) == 0:
             vae_report(vae, x_val)
@@ -282,7 +287,9 @@ def vae_report(vae: Any, x_val: torch.Tensor) -> float:
     fg = ((1.0 - xb.min(dim=1, keepdim=True).values) > 0.1).float()
     err = (((rec - xb).abs() * fg).sum() / (fg.sum() * 3)).item() * 127.5
     a, b = to_pil(xb), to_pil(rec)
-    same = float(np.mean([dominant_color_name(i) == dominant_color_name(j) for i, j in zip(a, b, strict=True)]))
+    same = float(
+        np.mean([dominant_color_name(i) == dominant_color_name(j) for i, j in zip(a, b, strict=True)])
+    )
     log(f"vae held-out: fg mean abs err {err:.1f}/255, dominant colour kept {same:.3f} (n={len(a)})")
     return same
 
@@ -290,7 +297,7 @@ def vae_report(vae: Any, x_val: torch.Tensor) -> float:
 def make_pipeline(vae: Any, te: Any, tok: Any, unet: Any, sched: Any) -> Any:
     from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline(
+    pipe: Any = StableDiffusionPipeline(
         vae=vae,
         text_encoder=te,
         tokenizer=tok,
@@ -320,7 +327,9 @@ def eval_adherence(pipe: Any, step: int, steps: int, guidance: float, png: Path 
     got = [dominant_color_name(im) for im in imgs]
     acc = float(np.mean([a == b for a, b in zip(got, want, strict=True)]))
     wrong = [f"{w}->{g}" for w, g in zip(want, got, strict=True) if w != g]
-    log(f"eval step {step}: colour adherence {acc:.2f} ({len(imgs)} imgs, {time.time() - t:.1f}s) wrong: {wrong}")
+    log(
+        f"eval step {step}: colour adherence {acc:.2f} ({len(imgs)} imgs, {time.time() - t:.1f}s) wrong: {wrong}"
+    )
     if png is not None:
         from PIL import Image
 
@@ -331,7 +340,7 @@ def eval_adherence(pipe: Any, step: int, steps: int, guidance: float, png: Path 
     return acc
 
 
-def args_log_every(step: int) -> int:
+def _log_every(step: int) -> int:
     return 50 if step < 1000 else 500
 
 
@@ -392,11 +401,15 @@ def main() -> None:
     vae.eval()
     vae_report(vae, x_val)
     with torch.no_grad():
-        lat = torch.cat([vae.encode(to_float(x[i : i + 256])).latent_dist.mode() for i in range(0, len(x), 256)])
+        lat = torch.cat(
+            [vae.encode(to_float(x[i : i + 256])).latent_dist.mode() for i in range(0, len(x), 256)]
+        )
     std = lat.std().item()
     scaling = 1.0 / std
     vae.register_to_config(scaling_factor=scaling)
-    log(f"latents {tuple(lat.shape)} mean {lat.mean().item():.3f} std {std:.3f} -> scaling_factor {scaling:.4f}")
+    log(
+        f"latents {tuple(lat.shape)} mean {lat.mean().item():.3f} std {std:.3f} -> scaling_factor {scaling:.4f}"
+    )
     lat = lat * scaling
     for p in vae.parameters():
         p.requires_grad_(False)
@@ -405,7 +418,7 @@ def main() -> None:
     te = make_text_encoder(tok, args.text_dim).to(dev)
     unet = make_unet(args.text_dim).to(dev)
     log(f"text encoder params {n_params(te) / 1e6:.2f}M, unet params {n_params(unet) / 1e6:.2f}M")
-    train_sched = DDPMScheduler(
+    train_sched: Any = DDPMScheduler(
         num_train_timesteps=1000,
         beta_start=0.00085,
         beta_end=0.012,
@@ -423,12 +436,16 @@ def main() -> None:
     for p in PRODUCTS:
         for c in COLORS:
             caps = all_captions(p, c)
-            ids = tok(caps, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+            ids = tok(
+                caps, padding="max_length", max_length=77, truncation=True, return_tensors="pt"
+            ).input_ids
             cap_ids.append(ids)
     n_caps = min(len(c) for c in cap_ids)
     cap_table = torch.stack([c[:n_caps] for c in cap_ids]).to(dev)  # [combos, n_caps, 77]
     empty_ids = tok([""], padding="max_length", max_length=77, return_tensors="pt").input_ids[0].to(dev)
-    log(f"{cap_table.shape[1]} captions per combo, e.g. {tok.decode(cap_table[0, 5], skip_special_tokens=True)!r}")
+    log(
+        f"{cap_table.shape[1]} captions per combo, e.g. {tok.decode(cap_table[0, 5], skip_special_tokens=True)!r}"
+    )
 
     params = list(unet.parameters()) + list(te.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2, betas=(0.9, 0.99))
@@ -482,9 +499,13 @@ def main() -> None:
         ema_update(ema_te, te, decay)
         if step % (25 if dev.type == "cpu" else 500) == 0:
             rate = step / (time.time() - unet_start)
-            log(f"step {step} loss {loss.item():.4f} lr {lr:.2e} ({rate:.2f} it/s, {frac * 100:.0f}% of time)")
+            log(
+                f"step {step} loss {loss.item():.4f} lr {lr:.2e} ({rate:.2f} it/s, {frac * 100:.0f}% of time)"
+            )
         if step % args.eval_every == 0:
-            best = max(best, eval_adherence(pipe, step, args.steps, args.guidance, args.work / f"eval_{step}.png"))
+            best = max(
+                best, eval_adherence(pipe, step, args.steps, args.guidance, args.work / f"eval_{step}.png")
+            )
     log(f"trained {step} steps in {(time.time() - unet_start) / 60:.1f} min")
     eval_adherence(pipe, step, args.steps, args.guidance, args.work / "eval_final.png")
 
@@ -492,6 +513,7 @@ def main() -> None:
     out: Path = args.out
     if out.exists():
         shutil.rmtree(out)
+
     def fp16(m: torch.nn.Module) -> Any:
         return copy.deepcopy(m).to("cpu", torch.float16)
 

@@ -43,6 +43,10 @@ def _bounded(alt: str) -> str:
 class _Rx:
     colour: str
     colour_re: re.Pattern[str]
+    variant_re: re.Pattern[
+        str
+    ]  # one listed variation: a colour, a material or pattern, a season or time of day
+    scene_run: re.Pattern[str]
     sep: str
     run_in: re.Pattern[str]
     run_bare: re.Pattern[str]
@@ -59,19 +63,30 @@ class _Rx:
     aspects: list[tuple[str, Aspect, re.Pattern[str]]]  # (tier, aspect, pattern)
 
 
+ASPECT_TIERS = ("explicit", "implied", "weak")
+
+
 @cache
 def _rx() -> _Rx:
     lx = prompts.lexicon()
     mods = _alt(lx["colour_modifiers"])
     colour = rf"(?<![\w-])(?:(?:{mods})[ -])*(?:{_alt(lx['colours'])})(?:-?ish)?(?![\w-])"
-    sep = r"\s*(?:,\s*(?:and|or|&|plus)?|/|&|\+|\band\b|\bor\b|\bplus\b)\s*(?:(?:also\s+)?in\s+)?"
+    material = rf"(?<![\w-])(?:{_alt(lx['materials'])})(?![\w-])"
+    scene = rf"(?<![\w-])(?:{_alt(lx['scene_variants'])})(?![\w-])"
+    variant = rf"(?:{colour}|{material}|{scene})"
+    sep = (
+        r"\s*(?:,\s*(?:and|or|&|plus)?|/|&|\+|\band\b|\bor\b|\bplus\b|\bvs\.?|\bversus\b)\s*"
+        r"(?:(?:also\s+)?(?:in|at|during)\s+(?:the\s+)?)?"
+    )
     not_pattern = (
         r"(?!\s*(?:stripes?|striped|pattern|patterned|checks?|checked|plaid|polka|gradient|two-tone|tones?|"
     )
     not_pattern += r"colou?r\s*scheme|palette|tie-dye|camo|swirls?|marble|marbled|ombre|combo|combination))"
-    run = rf"(?P<run>{colour}(?:{sep}{colour})*)"
+    run = rf"(?P<run>{variant}(?:{sep}{variant})*)"
+    # no "a"/"an" here: "a girl in a red and white dress" is one dress in two colours
     run_in = re.compile(
-        rf"(?<![\w-])(?:in|into|colou?r(?:s|ways?)?\s*:?|colou?red|available\s+in)\s+(?:(?:the|a|an|some)\s+)?"
+        rf"(?<![\w-])(?:in|into|colou?r(?:s|ways?)?\s*:?|colou?red|available\s+in)\s+"
+        rf"(?:(?:the|some)\s+)?"
         rf"(?:(?:colou?rs?|colou?rways?|shades?|finish(?:es)?)\s+(?:of\s+)?)?{run}{not_pattern}",
         re.I,
     )
@@ -81,7 +96,19 @@ def _rx() -> _Rx:
     plural += (
         r"|t-shirts?|tees|hoodies?|bags?|totes?|caps?|hats?|sneakers?|shoes|bottles?|products?|mockups?)"
     )
-    run_bare = re.compile(rf"(?P<run>{colour}(?:{sep}{colour})+)\s+(?:\w+\s+)?{plural}\b", re.I)
+    products = _alt(lx["product_nouns"])
+    owners = _alt(lx["owner_words"])
+    run_bare = re.compile(
+        rf"(?P<run>{colour}(?:{sep}{colour})+)(?:\s+(?:\w+\s+)?{plural}\b"
+        rf"|\s+(?:for|of)\s+(?:{owners})\s+(?:[\w-]+\s+){{0,2}}?(?:{products})(?![\w-]))",
+        re.I,
+    )
+    # "the same street at morning, noon and night", "a cabin, morning vs night"
+    scene_run = re.compile(
+        rf"(?:(?<![\w-])(?:in|at|during)\s+(?:the\s+)?|(?<=[,:;\u2013\u2014-])\s*|^)"
+        rf"(?P<run>{scene}(?:{sep}{scene})+)(?=\s*(?:[,.;:!?\u2013\u2014-]|$|\b(?:please|pls|plz|x\s?\d|\d)\b))",
+        re.I,
+    )
     count_words: dict[str, int] = {k: int(v) for k, v in lx["count_words"].items()}
     count = re.compile(
         rf"(?<![\w:/.×-])(?P<n>\d{{1,3}}|{_alt(list(count_words))})(?![\w:/.×-]|\s*(?:px|%|:|x\s*\d))", re.I
@@ -98,25 +125,26 @@ def _rx() -> _Rx:
         for t in (preset.name, *preset.triggers):
             triggers.setdefault(t.lower(), preset.name)
     style_alt = _alt(list(triggers))
-    style_re = re.compile(_bounded(style_alt), re.I)
+    # "mockups", "sketches" and "anime-style" name a style as well as "mockup", "sketch", "anime"
+    style_re = re.compile(rf"(?<![\w-])(?:{style_alt})s?(?=-styled?\b|(?![\w-]))", re.I)
     style_run = re.compile(
         rf"(?<![\w-])(?:in|as)\s+(?:an?\s+)?(?P<run>(?:{style_alt})(?:\s+style)?(?:{sep}(?:an?\s+)?(?:{style_alt}))+)"
         rf"(?:\s+(?:styles?|versions?))?(?![\w-])",
         re.I,
     )
-    products = _alt(lx["product_nouns"])
     product = re.compile(_bounded(products), re.I)
-    owners = _alt(lx["owner_words"])
     owned_product = re.compile(
         rf"(?<![\w-])(?:{owners})\s+(?:[\w-]+\s+){{0,3}}?(?:{products})(?![\w-])", re.I
     )
     aspects: list[tuple[str, Aspect, re.Pattern[str]]] = []
-    for tier in ("explicit", "implied"):
-        for name, words in lx["aspects"][tier].items():
-            aspects.append((tier, Aspect(name), re.compile(_bounded(_alt(words)), re.I)))
+    for tier in ASPECT_TIERS:
+        for name, words in lx["aspects"].get(tier, {}).items():
+            aspects.append((tier, Aspect(name), re.compile(rf"(?<![\w-])(?:{_alt(words)})s?(?![\w-])", re.I)))
     return _Rx(
         colour=colour,
         colour_re=re.compile(colour, re.I),
+        variant_re=re.compile(variant, re.I),
+        scene_run=scene_run,
         sep=sep,
         run_in=run_in,
         run_bare=run_bare,
@@ -184,6 +212,27 @@ _SEP_SPLIT = re.compile(
 _COLON_LIST = re.compile(
     r"^(?P<head>.*?(?:images?|pictures?|pics|versions?|variations?|variants?|options?|shots?|photos?|designs?"
     r"|ideas?|concepts?|scenes?|ones))\s*[:\u2013\u2014-]\s*(?P<list>.+)$",
+    re.I,
+)
+_BARE_IMAGE = re.compile(
+    r"|(?:images?|pictures?|pics?|photos?|versions?|variations?|variants?|options?|ones|ideas?|takes?|shots?"
+    r"|alternatives?|different|more|of|x)",
+    re.I,
+)
+
+
+def _singular(word: str) -> str:
+    return re.sub(r"(?:(?<=[sc]h)|(?<=[sxz]))es$|(?<![su])s$", "", word)
+
+
+_ANY_COLON = re.compile(r"^(?P<head>.+?)\s*(?::|\s[\u2013\u2014-]\s)\s*(?P<list>.+)$")
+_ONE_PREP = r"with|in|of|as|on|at|showing|where|wearing|holding"
+_THING_WORD = (
+    r"(?!(?:and|or|as|in|on|at|with|for|of|to|from|by|each|separate|separately|please|pls)\b)[\w'-]+"
+)
+_THING = rf"(?:an?|one)\s+{_THING_WORD}(?:\s+{_THING_WORD}){{0,2}}"
+_THING_LIST = re.compile(
+    rf"(?<![\w-])(?P<run>{_THING}(?:\s*(?:,\s*(?:and|or|&|plus)?|\band\b|\bor\b|&|\bplus\b)\s*{_THING})+)",
     re.I,
 )
 _ONE_EACH = re.compile(
@@ -276,7 +325,7 @@ def find_aspect(text: str) -> tuple[Aspect | None, tuple[int, int] | None, float
     if rm and int(rm.group(1)) and int(rm.group(2)):
         return None, None, int(rm.group(1)) / int(rm.group(2))
     rx = _rx()
-    for tier in ("explicit", "implied"):
+    for tier in ASPECT_TIERS:
         best: tuple[int, Aspect] | None = None
         for t, aspect, pat in rx.aspects:
             if t != tier:
@@ -289,13 +338,16 @@ def find_aspect(text: str) -> tuple[Aspect | None, tuple[int, int] | None, float
     return None, None, None
 
 
+def _trigger(word: str, rx: _Rx) -> str:
+    """The preset a style word names ("mockups" -> the "mockup" trigger -> product)."""
+    w = word.lower()
+    return rx.style_triggers.get(w) or rx.style_triggers[w[:-1]]
+
+
 def find_style(text: str) -> str | None:
     """The style preset a message names or implies (a product shot for "our mug in red")."""
     rx = _rx()
-    found = [
-        (mt.start(), -len(mt.group(0)), rx.style_triggers[mt.group(0).lower()])
-        for mt in rx.style_re.finditer(text)
-    ]
+    found = [(mt.start(), -len(mt.group(0)), _trigger(mt.group(0), rx)) for mt in rx.style_re.finditer(text)]
     named = [f for f in found if f[2] not in ("photo",)]
     if named:
         return min(named)[2]
@@ -342,16 +394,34 @@ def find_variations(text: str, count: int | None) -> tuple[list[tuple[str, str]]
         if len(items) >= 2 and all(names):
             base = (text[: sm.start()] + text[sm.end() :]).strip(" ,")
             return [(i, base) for i in items], list(names)
-    # 2. "two images: a sunrise and a sunset over the same beach"
-    cm = _COLON_LIST.match(text)
+    # 2. "two images: a sunrise and a sunset over the same beach", "3 versions of a dragon: red, green and gold"
+    cm = _COLON_LIST.match(text) or _ANY_COLON.match(text)
     if cm:
+        head = cm.group("head")
         items, tail = _shared_tail(_split_items(cm.group("list")))
-        if len(items) >= 2 and (count is None or count == len(items)):
-            items = [
-                re.sub(r"^one\s+(?=with|in|of|as|showing|where|wearing|holding)", "", i, flags=re.I)
-                for i in items
-            ]
-            return [(_label(i), f"{i} {tail}".strip()) for i in items], []
+        words = re.findall(r"[\w'-]+", head.lower())
+        head_ok = cm.re is _COLON_LIST or bool(
+            (words and words[-1] in rx.image_nouns) or (count and find_count(head))
+        )
+        if head_ok and len(items) >= 2 and (count is None or count == len(items)):
+            items = [re.sub(rf"^one\s+(?={_ONE_PREP})", "", i, flags=re.I) for i in items]
+            subject = clean_subject(head)[0]
+            generic = all(w in rx.image_nouns for w in re.findall(r"[\w'-]+", subject.lower()))
+            # "4 icons: home, search": "icon of home"; "two images: a sunrise, a sunset": "a sunrise"
+            noun = "" if not generic or _BARE_IMAGE.fullmatch(subject) else _singular(subject.split()[-1])
+            noun = "" if noun.lower() in rx.style_triggers else noun  # "3 sketches: ...": the preset says it
+            out = []
+            for i in items:
+                if generic and noun:
+                    out.append((_label(i), f"{noun} of {i} {tail}".strip()))
+                elif generic:
+                    out.append((_label(i), f"{i} {tail}".strip()))
+                elif rx.variant_re.fullmatch(i):
+                    out.append((i, f"{head} in {i} {tail}".strip()))
+                else:
+                    glue = " " if re.match(rf"(?:{_ONE_PREP})\b", i, re.I) else ": "
+                    out.append((_label(i), f"{head}{glue}{i} {tail}".strip()))
+            return out, []
     # 3. "two logos, one with a fox and one with an owl"
     ones = list(_ONE_EACH.finditer(text))
     if len(ones) >= 2:
@@ -369,14 +439,28 @@ def find_variations(text: str, count: int | None) -> tuple[list[tuple[str, str]]
         with_colour = [(rx.run_in.search(c), c) for c in clauses]
         if all(mt and len(rx.colour_re.findall(mt.group("run"))) == 1 for mt, _ in with_colour):
             return [(mt.group("run") if mt else "", c.strip()) for mt, c in with_colour], []
-    # 5. a colour list: "in red, navy and forest green", "red and blue mugs"
-    for pat in (rx.run_in, rx.run_bare):
+    # 5. a list of colours, materials or times: "in red, navy and forest green", "red and blue mugs",
+    #    "in leather or suede", "at morning, noon and night" (not "in silver and gold armor": one armor)
+    for pat in (rx.run_in, rx.run_bare, rx.scene_run):
         for mt in pat.finditer(text):
             colours = _colours(mt.group("run"))
+            if pat is rx.run_in and (
+                _modifies_noun(text, mt.end("run"), rx) or _one_blend(text, mt, count, rx)
+            ):
+                continue
             if len(colours) >= 2:
                 a, b = mt.span("run")
                 return [(c, text[:a] + c + text[b:]) for c in colours], []
-    # 6. "3 fall colours", "in 4 different colours"
+    # 6. "4 stickers of a cat, a dog, a fox and an owl": as many things listed as images asked for
+    if count:
+        for mt in _THING_LIST.finditer(text):
+            if not re.search(r"(?:^|\bof|:|\bshowing)\s*$", text[: mt.start()], re.I):
+                continue  # "3 logos with a fox, a moon and a star": each logo shows all three
+            things = _split_items(mt.group("run"))
+            if len(things) == count:
+                a, b = mt.span("run")
+                return [(_label(t), text[:a] + t + text[b:]) for t in things], []
+    # 7. "3 fall colours", "in 4 different colours"
     pm = rx.palette.search(text)
     if pm:
         n = _count_value(pm.group("n"), rx)
@@ -389,8 +473,39 @@ def find_variations(text: str, count: int | None) -> tuple[list[tuple[str, str]]
     return [], []
 
 
-def _colours(run: str) -> list[str]:
-    found = [c.strip() for c in _rx().colour_re.findall(run)]
+_AFTER_LIST = frozenset(
+    "and or with without on for at in against please pls plz thanks thx each both too also only x vs but no not "
+    "plus the a an to from by under over during tones shades colours colors colour color versions options "
+    "variants variations ones finish finishes".split()
+)
+
+
+def _modifies_noun(text: str, end: int, rx: _Rx) -> bool:
+    """Is the list ending at ``end`` an adjective of a following noun ("in silver and gold armor": one armor)?"""
+    mt = re.match(r"\s+([A-Za-z][\w'-]*)", text[end:])
+    if not mt:
+        return False
+    word = mt.group(1).lower()
+    if word in _AFTER_LIST or word in rx.image_nouns or word.endswith("s") or rx.product.fullmatch(word):
+        return False
+    return not rx.variant_re.fullmatch(word)
+
+
+def _one_blend(text: str, mt: re.Match[str], count: int | None, rx: _Rx) -> bool:
+    """ "a sunset in orange and pink" is one sunset in two colours; "our mug in red and blue", "a dragon in red
+    or gold", "the same fox in red and in blue" and "2 dragons in red and gold" are one image per colour."""
+    if count or rx.product.search(text) or re.search(r"\bthe\s+same\b", text, re.I):
+        return False
+    run = mt.group("run")
+    if re.search(r"\bor\b|/|\bvs\b|\bversus\b|\b(?:in|at|during)\s", run, re.I):
+        return False
+    return not rx.scene_run.search(f"in {run}")
+
+
+def _colours(run: str, variants: bool = True) -> list[str]:
+    """The colours (``variants``: also materials, patterns, seasons, times of day) listed in ``run``."""
+    rx = _rx()
+    found = [c.strip() for c in (rx.variant_re if variants else rx.colour_re).findall(run)]
     if len(found) >= 2:  # "in red, black and white": the pair is two colours here
         out: list[str] = []
         for c in found:
@@ -436,8 +551,10 @@ def clean_subject(text: str) -> tuple[str, list[str]]:
     s = _GENERIC.sub("", s, count=1) if re.match(_GENERIC.pattern, s, re.I) else s
     s = re.sub(r"^(?:different|distinct|unique|various|more)\s+", "", s, flags=re.I)
     s = _FILLER.sub("", s)
+    s = re.sub(r"\s+as\s+(?:separate|individual|different)\b.*$|\s+(?:separately|individually)\b", "", s)
     s = re.sub(
-        r"(?:^|,)\s*(?:variations?|options?|versions?|variants?|takes?|alternatives?)\s*(?=,|$)",
+        r"(?:^|,|\s[-\u2013\u2014])\s*(?:variations?|options?|versions?|variants?|takes?|alternatives?|images?|pics?"
+        r"|pictures?)\s*(?=,|$)",
         "",
         s,
         flags=re.I,
@@ -461,7 +578,7 @@ def _strip_style_words(subject: str, preset: StylePreset | None) -> str:
         r"(?:\s+(?:style|painting|art|drawing|render|illustration|photo|photograph|shot|image|picture|still"
     )
     kinds += r"|version))*"
-    s = re.sub(rf"^(?:an?\s+)?(?:{trig}){kinds}(?:\s+of\b|,|\s+(?=\w))\s*", "", subject, flags=re.I)
+    s = re.sub(rf"^(?:an?\s+)?(?:{trig})s?{kinds}(?:\s+of\b|,|\s+(?=\w))\s*", "", subject, flags=re.I)
     s = re.sub(rf"(?:,\s*|\s+)(?:in\s+(?:an?\s+)?)?(?:{trig}){kinds}\s*$", "", s, flags=re.I)
     return s.strip(" ,") or subject
 
@@ -562,7 +679,7 @@ class OfflineRewriter:
             return Plan(reply=m.REWRITE_HELP)
         if _GREETING.match(text):
             return Plan(reply=m.REWRITE_GREETING)
-        if _SETTINGS.search(text) and len(text.split()) <= 12:
+        if _SETTINGS.search(text) and len(text.split()) <= 12 and not find_count(text):
             return Plan(reply=describe_limits(self.limits))
         if last and _EDIT.search(text):
             return self._edit(text, last, family)
@@ -647,7 +764,7 @@ class OfflineRewriter:
         rx = _rx()
         rest = _EDIT_LEAD.sub("", text).strip(" ,.!")
         req = read(rest or text)
-        colours = _colours(rest)
+        colours = _colours(rest, variants=False)  # an edit recolours; "at night" is an added phrase
         new_style = find_style(rest) if rx.style_re.search(rest) else None
         aspect, size, ratio = req.aspect, req.size, req.ratio
         if re.search(r"\bwider\b", text, re.I):

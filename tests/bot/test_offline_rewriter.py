@@ -190,3 +190,18 @@ async def test_dry_run_prints_json_lines(
     assert lines[0]["count"] == 2 and lines[0]["width"] > lines[0]["height"]
     assert lines[0]["backend"] == "local"
     assert not (tmp_path / "x").exists()
+
+
+HELDOUT_LIKE = Path(__file__).parent / "data" / "heldout_like.jsonl"
+
+
+def test_heldout_like_requests_score_well() -> None:
+    """Requests written apart from the evaluation set (shop, Discord and Slack phrasing) keep scoring well."""
+    import asyncio
+
+    from bench.rewriter import run
+
+    score, _ = asyncio.run(run(HELDOUT_LIKE, "offline", "sd"))
+    assert score.n >= 100
+    for name in ("count", "variations", "aspect"):
+        assert score.rate(name) >= 0.85, (name, score.rate(name), score.misses)

@@ -32,11 +32,7 @@ def _rgb(img: Image.Image) -> np.ndarray:
 def foreground_mask(img: Image.Image, threshold: float = 0.18) -> np.ndarray:
     """Pixels clearly different from the white background (bool array, H x W)."""
     rgb = _rgb(img)
-    return bool_array(1.0 - rgb.min(axis=-1) > threshold)
-
-
-def bool_array(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a, dtype=bool)
+    return np.asarray(1.0 - rgb.min(axis=-1) > threshold, dtype=bool)
 
 
 def color_votes(img: Image.Image) -> dict[str, int]:
