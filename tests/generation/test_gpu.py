@@ -33,7 +33,9 @@ async def test_auto_device_is_cuda_in_float16_and_seeds_repeat(settings) -> None
 
 async def test_batched_images_match_single_runs_on_gpu(settings) -> None:  # type: ignore[no-untyped-def]
     be = DiffusersBackend(settings)
-    specs = [be.resolve(ImageSpec(prompt=p, seed=s, steps=4)) for p, s in [("a red mug", 1), ("a blue cap", 2)]]
+    specs = [
+        be.resolve(ImageSpec(prompt=p, seed=s, steps=4)) for p, s in [("a red mug", 1), ("a blue cap", 2)]
+    ]
     together = await be.generate(specs)
     for spec, img in zip(specs, together, strict=True):
         alone = (await be.generate([spec]))[0]

@@ -86,7 +86,9 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
                     ev = Images(job_id=rec.id, images=tuple(images))
                     files = await asyncio.to_thread(result_files, images)
                     await channel.send(
-                        mention + result_content(ev), files=files_of(files), view=result_view([i.id for i in images])
+                        mention + result_content(ev),
+                        files=files_of(files),
+                        view=result_view([i.id for i in images]),
                     )
                 else:
                     await channel.send(mention + clip(rec.error or m.INTERNAL_ERROR))
