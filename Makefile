@@ -33,8 +33,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy chatcanvas
 
+# Two test processes, one torch thread each: the tiny models run as fast, and the cores are not oversubscribed.
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 
 test: $(STAMP) browser-deps lint typecheck unit
 
