@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 import logging
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -237,6 +238,11 @@ class DiffusersBackend(Backend):
         pipe = self.pipe_for(mode)
         w, h = int(first.width or self.native_size()), int(first.height or self.native_size())
         steps, guidance = int(first.steps or 20), float(first.guidance or 7.0)
+        strength = first.strength
+        if mode != Mode.TEXT2IMG:
+            # diffusers runs int(steps * strength) steps from an image: make that at least one
+            strength = max(strength, 0.05)
+            steps = max(steps, math.ceil(1 / strength - 1e-9))
         dev = self.device()
         gen_dev = "cpu" if dev == "mps" else dev
         prompts, negatives, generators, seeds, owners = [], [], [], [], []
@@ -275,7 +281,7 @@ class DiffusersBackend(Backend):
         if mode == Mode.TEXT2IMG:
             kwargs.update(width=w, height=h)
         else:
-            kwargs.update(image=inits, strength=first.strength)
+            kwargs.update(image=inits, strength=strength)
             if mode == Mode.INPAINT:
                 kwargs.update(mask_image=masks, width=w, height=h)
         t0 = time.perf_counter()
@@ -297,7 +303,7 @@ class DiffusersBackend(Backend):
                 model=self.model_name,
                 backend=self.name,
                 mode=mode,
-                strength=spec.strength if mode != Mode.TEXT2IMG else None,
+                strength=strength if mode != Mode.TEXT2IMG else None,
                 init_image=spec.init_image,
                 mask_image=spec.mask_image,
                 style=spec.style,
