@@ -253,13 +253,13 @@ class Assistant:
         subject: str = "",
     ) -> AsyncIterator[Event]:
         """Recolour a product photo once per variation, keeping its shape and background."""
-        from chatcanvas.generation.variations import variation_specs
+        from chatcanvas.generation.variations import prepare_variations
         from chatcanvas.images import load_upload
 
         try:
             photo = load_upload(image, self.settings)
             mask_img = load_upload(mask, self.settings) if mask else None
-            specs = variation_specs(
+            specs = prepare_variations(
                 photo,
                 list(variations),
                 self.store,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -93,7 +93,7 @@ def _default_side(settings: Settings) -> int:
     return DEMO_SIDE if settings.using_demo_model else 512
 
 
-def _specs_from_refs(
+def variation_specs(
     image_id: str,
     mask_id: str,
     variations: list[str],
@@ -175,7 +175,7 @@ def prepare_variations(
         mask_l = product_mask(photo)
     image_id = store.put_upload(_png(photo.convert("RGB")))
     mask_id = store.put_upload(_png(mask_l))
-    return _specs_from_refs(
+    return variation_specs(
         image_id,
         mask_id,
         cleaned,
@@ -186,49 +186,3 @@ def prepare_variations(
         seed=seed,
         strength=strength,
     )
-
-
-@overload
-def variation_specs(
-    image_id: str,
-    mask_id: str,
-    variations: list[str],
-    base_prompt: str,
-    settings: Settings,
-    *,
-    size: tuple[int, int] | None = None,
-    base_side: int | None = None,
-    seed: int | None = None,
-    strength: float = DEFAULT_STRENGTH,
-    negative_prompt: str = "",
-    backend: str | None = None,
-) -> list[ImageSpec]: ...
-
-
-@overload
-def variation_specs(
-    photo: Image.Image,
-    variations: list[str],
-    store: Store,
-    settings: Settings,
-    /,
-    *,
-    mask: Image.Image | None = None,
-    subject: str = "",
-    native: int | None = None,
-    seed: int | None = None,
-    strength: float = DEFAULT_STRENGTH,
-) -> list[ImageSpec]: ...
-
-
-def variation_specs(*args: Any, **kwargs: Any) -> list[ImageSpec]:
-    """One inpainting :class:`ImageSpec` per variation, in order. Two call forms:
-
-    * ``variation_specs(image_id, mask_id, variations, base_prompt, settings, size=..., base_side=...)``:
-      pure; the photo and mask are already in the store (``store.put_upload``).
-    * ``variation_specs(photo, variations, store, settings, mask=..., subject=..., native=...)``:
-      the same as :func:`prepare_variations` (stores the photo and the mask, cuts the mask if none).
-    """
-    if args and isinstance(args[0], Image.Image):
-        return prepare_variations(*args, **kwargs)
-    return _specs_from_refs(*args, **kwargs)

@@ -12,6 +12,7 @@ from chatcanvas.generation.variations import (
     MAX_VARIATIONS,
     clean_variations,
     fit_aspect,
+    prepare_variations,
     variation_prompt,
     variation_specs,
 )
@@ -62,7 +63,7 @@ def test_prepare_form_stores_photo_and_cut_out_mask(tmp_path: Path) -> None:
     s = load_settings(data_dir=tmp_path)
     store = Store(tmp_path)
     photo = draw_product("mug", "red", np.random.default_rng(4), size=64).resize((96, 64))
-    specs = variation_specs(photo, ["blue", "green"], store, s, subject="mug", native=64)
+    specs = prepare_variations(photo, ["blue", "green"], store, s, subject="mug", native=64)
     assert [sp.prompt for sp in specs] == ["a blue mug", "a green mug"]
     sp = specs[0]
     assert sp.init_image and sp.mask_image and sp.init_image != sp.mask_image
@@ -72,10 +73,10 @@ def test_prepare_form_stores_photo_and_cut_out_mask(tmp_path: Path) -> None:
     assert sp.width is not None and sp.height is not None and sp.width > sp.height
 
     with pytest.raises(SpecError, match="mask is 10x10"):
-        variation_specs(photo, ["blue"], store, s, mask=Image.new("L", (10, 10)))
+        prepare_variations(photo, ["blue"], store, s, mask=Image.new("L", (10, 10)))
     given = Image.new("L", (96, 64), 0)
     given.paste(255, (10, 10, 40, 40))
-    spec = variation_specs(photo, ["navy"], store, s, mask=given.convert("RGB"))[0]
+    spec = prepare_variations(photo, ["navy"], store, s, mask=given.convert("RGB"))[0]
     with Image.open(store.image_file(spec.mask_image or "")) as mk:
         assert mk.getpixel((20, 20)) == 255 and mk.getpixel((60, 50)) == 0
     assert spec.prompt == "a navy product"
