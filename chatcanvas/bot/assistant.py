@@ -15,7 +15,6 @@ from chatcanvas.generation.engine import Engine
 from chatcanvas.generation.metadata import recipe_to_parameters
 from chatcanvas.store import Store
 from chatcanvas.types import (
-    TERMINAL,
     Accepted,
     ChatTurn,
     Event,
@@ -279,4 +278,4 @@ async def _one(ev: Event) -> AsyncIterator[Event]:
     yield ev
 
 
-__all__ = ["Assistant", "TERMINAL", "spec_from_recipe"]
+__all__ = ["Assistant", "spec_from_recipe"]

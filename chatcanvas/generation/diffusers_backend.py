@@ -146,7 +146,7 @@ class DiffusersBackend(Backend):
                 if ref.startswith((".", "/", "~")) and not Path(ref).expanduser().is_dir():
                     raise ModelLoadError(m.MODEL_NOT_FOUND.format(model=ref, detail="no such folder"))
                 kwargs: dict[str, Any] = {"torch_dtype": dtype}
-                if Path(ref).is_dir() and (Path(ref) / "safety_checker").is_dir() is False:
+                if Path(ref).is_dir() and not (Path(ref) / "safety_checker").is_dir():
                     kwargs["safety_checker"] = None
                 pipe = AutoPipelineForText2Image.from_pretrained(ref, **kwargs)
         except ModelLoadError:

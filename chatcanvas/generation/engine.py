@@ -176,8 +176,8 @@ class Engine:
         mine = sum(qq.count(user=who.key) for qq in self._queues.values())
         if mine >= s.max_queued_per_user:
             raise QuotaExceeded(m.USER_QUEUE_FULL.format(n=mine, limit=s.max_queued_per_user))
-        if who.server and q.count(server=who.server) >= s.max_queued_per_server:
-            n = q.count(server=who.server)
+        n = q.count(server=who.server) if who.server else 0
+        if n >= s.max_queued_per_server:
             raise QuotaExceeded(
                 m.SERVER_QUEUE_FULL.format(n=n, limit=s.max_queued_per_server), retry_after=30
             )

@@ -98,13 +98,16 @@ class Store:
     def image_file(self, image_id: str) -> Path:
         return image_file(self.images_dir, image_id)
 
-    def write_image_file(self, img: GeneratedImage) -> Path:
-        """Write (and fsync) the PNG, content-addressed; idempotent."""
-        path = self.image_file(img.id)
+    def _put(self, image_id: str, png: bytes) -> Path:
+        """Write (and fsync) a PNG under its content id; idempotent."""
+        path = self.image_file(image_id)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            _fsync_write(path, img.png)
+            _fsync_write(path, png)
         return path
+
+    def write_image_file(self, img: GeneratedImage) -> Path:
+        return self._put(img.id, img.png)
 
     def image(self, image_id: str) -> GeneratedImage | None:
         rows = self.execute("SELECT path, recipe, seconds FROM images WHERE id = ? LIMIT 1", (image_id,))
@@ -129,10 +132,7 @@ class Store:
         import hashlib
 
         image_id = "u" + hashlib.sha256(png).hexdigest()[:31]
-        path = self.image_file(image_id)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _fsync_write(path, png)
+        self._put(image_id, png)
         return image_id
 
     def image_bytes(self, ref: str) -> bytes:
