@@ -36,7 +36,7 @@ GOALS = {"count": 0.90, "variations": 0.90, "aspect": 0.90}
 
 sys.path.insert(0, str(ROOT))
 
-from chatcanvas.bot.rewriter import Plan, Rewriter  # noqa: E402
+from chatcanvas.bot.plan import Plan, Rewriter  # noqa: E402
 from chatcanvas.types import ChatTurn, ImageSpec, Limits, Place, UserRef  # noqa: E402
 
 

@@ -9,6 +9,7 @@ from chatcanvas.bot.assistant import Assistant
 from chatcanvas.config import Settings
 from chatcanvas.generation.engine import Engine
 from chatcanvas.store import Store
+from chatcanvas.types import ImageSpec, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -26,23 +27,33 @@ class AppContext:
 
 
 def _extensions(ctx: AppContext) -> None:
-    """Optional parts that hook into the engine and assistant when their modules are installed."""
-    try:
-        from chatcanvas.bot.memory import ConversationMemory
-    except ImportError:
-        pass
-    else:
-        ctx.assistant.memory = ConversationMemory(ctx.store)
+    """Optional parts that hook into the engine, the policy and the assistant."""
+    from chatcanvas.bot.memory import ConversationMemory
+
+    ctx.assistant.memory = ConversationMemory(ctx.store)
     if ctx.settings.llm_enabled:
         from chatcanvas.bot.agent import AgentRunner
 
         ctx.assistant.agent = AgentRunner(ctx.settings)
-    try:
-        from chatcanvas.generation.spending import install as install_spending
-    except ImportError:
-        pass
-    else:
-        install_spending(ctx.engine, ctx.store, ctx.settings)
+    from chatcanvas.generation.spending import install as install_spending
+
+    ledger = install_spending(ctx.engine, ctx.store, ctx.settings)
+    settings = ctx.settings
+
+    def spend_check(who: UserRef, cost: float) -> None:
+        # Chat and web users reaching the paid API without a daily cap get the documented default one.
+        capped = settings
+        if who.platform in ("web", "discord", "slack") and settings.spend_limit_user_daily is None:
+            capped = settings.model_copy(update={"spend_limit_user_daily": settings.openai_default_user_daily_usd})
+        ledger.check(who, cost, capped)
+
+    def estimate(spec: ImageSpec) -> float:
+        from chatcanvas.generation.pricing import estimate_cost
+
+        return estimate_cost(spec, settings)
+
+    ctx.assistant.policy.spend_check = spend_check
+    ctx.assistant.policy.estimate = estimate
 
 
 async def build_app(settings: Settings, start: bool = True) -> AppContext:

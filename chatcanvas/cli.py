@@ -155,27 +155,12 @@ def _first_error(exc: Exception) -> str:
 
 
 async def _ask(args: argparse.Namespace) -> int:
-    settings = _settings()
-    try:
-        from chatcanvas.bot.ask import ask
-    except ImportError:
-        ask = None  # type: ignore[assignment]
-    if ask is not None:
-        if not args.dry_run:
-            _demo_notice(settings)
-        return await ask(settings, args.text, args.out, args.dry_run)
-    from chatcanvas.adapters.terminal import TerminalRenderer
-    from chatcanvas.app import build_app
-    from chatcanvas.types import ChatTurn
+    from chatcanvas.cli_ask import ask
 
-    _demo_notice(settings)
-    ctx = await build_app(settings)
-    try:
-        who, where = _cli_user()
-        out = TerminalRenderer(args.out)
-        return await out.consume(ctx.assistant.handle(ChatTurn(who=who, where=where, text=args.text)))
-    finally:
-        await ctx.aclose()
+    settings = _settings()
+    if not args.dry_run:
+        _demo_notice(settings)
+    return await ask(settings, args.text, args.out, args.dry_run)
 
 
 async def _chat(args: argparse.Namespace) -> int:

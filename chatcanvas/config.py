@@ -27,6 +27,13 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("chatcanvas"))
 
 
+def registered_backends() -> list[str]:
+    """Backend names from the ``chatcanvas.backends`` entry point group (the built-ins register there too)."""
+    from importlib.metadata import entry_points
+
+    return sorted({"local", "openai"} | {ep.name for ep in entry_points(group="chatcanvas.backends")})
+
+
 def _csv(v: object) -> object:
     if isinstance(v, str):
         return [s.strip() for s in v.split(",") if s.strip()]
@@ -44,7 +51,7 @@ class Settings(BaseSettings):
 
     # ---- models and backends
     model: str | None = Field(None, description="diffusers folder, .safetensors file or hub id; unset: demo")
-    backend: Literal["local", "openai"] = "local"
+    backend: str = "local"  # any name registered under the chatcanvas.backends entry point group
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     default_steps: int | None = Field(None, ge=1, le=150)
@@ -91,14 +98,20 @@ class Settings(BaseSettings):
     openai_style: Literal["vivid", "natural"] | None = None  # dall-e-3 only
     openai_response_format: Literal["b64_json", "url"] = "b64_json"  # DALL-E; gpt-image is always b64
     openai_concurrency: int = Field(4, ge=1, le=32)
-    openai_backoff_s: float = Field(1.0, ge=0, le=60)
-    openai_max_retry_wait_s: float = Field(60.0, ge=0)
     openai_max_download_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     prices: dict[str, dict[str, dict[str, float]]] | None = None  # JSON; overrides the list prices
+    edit_prices: dict[str, dict[str, dict[str, float]]] | None = None  # JSON; the same for images.edit
     spend_limit_user_daily: float | None = Field(None, ge=0)
     spend_limit_user_monthly: float | None = Field(None, ge=0)
     spend_limit_server_daily: float | None = Field(None, ge=0)
     spend_limit_server_monthly: float | None = Field(None, ge=0)
+
+    # ---- who may use what (the policy)
+    web_backends: Annotated[list[str], NoDecode] = Field(default_factory=list)  # unset: the default only
+    discord_backends: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    slack_backends: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    models: Annotated[list[str], NoDecode] = Field(default_factory=list)  # models chat/web users may pick
+    openai_default_user_daily_usd: float = Field(2.0, ge=0)  # applies when chat users reach openai uncapped
 
     # ---- web
     web_host: str = "127.0.0.1"
@@ -127,9 +140,37 @@ class Settings(BaseSettings):
     discord_cooldown_s: float = Field(0.0, ge=0)
     discord_message_content: bool = False  # privileged intent: read thread replies without a mention
 
+    # ---- safety (chatcanvas/safety/)
+    blocked_terms: str | None = None  # comma list or @/path/file (one a line); "re:" prefix: a regex
+    sfw_terms: bool = True  # the shipped list of explicit terms (lifted only where NSFW is allowed)
+    allow_nsfw_channels: bool = False  # Discord channels marked NSFW skip the shipped list
+    moderation: Literal["openai", "off"] | None = None  # unset: openai when OPENAI_API_KEY is set
+    moderation_model: str = "omni-moderation-latest"
+    moderation_on_error: Literal["refuse", "allow"] = "refuse"
+    moderation_timeout_s: float = Field(10.0, gt=0)
+    moderation_max_retries: int = Field(2, ge=0, le=10)
+    audit_text: bool = False  # keep the refused text in the audit log
+    image_url_ttl_s: int = Field(3600, ge=1)  # lifetime of a signed image URL
+
     _csv_fields = field_validator(
-        "api_keys", "slack_channels", "discord_guilds", "discord_channels", mode="before"
+        "api_keys",
+        "slack_channels",
+        "discord_guilds",
+        "discord_channels",
+        "web_backends",
+        "discord_backends",
+        "slack_backends",
+        "models",
+        mode="before",
     )(_csv)
+
+    @field_validator("backend")
+    @classmethod
+    def _registered_backend(cls, v: str) -> str:
+        names = registered_backends()
+        if v not in names:
+            raise ValueError(f"unknown backend {v!r}; registered: {', '.join(names)}")
+        return v
 
     @field_validator("default_size")
     @classmethod
@@ -182,6 +223,13 @@ class Settings(BaseSettings):
     @property
     def llm_enabled(self) -> bool:
         return bool(self.llm_model)
+
+    @property
+    def moderation_enabled(self) -> bool:
+        """OpenAI moderation runs: ``CHATCANVAS_MODERATION=openai``, or unset with an API key."""
+        if self.moderation is None:
+            return bool(self.openai_api_key)
+        return self.moderation == "openai"
 
 
 def env_name(field: str) -> str:

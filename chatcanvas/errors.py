@@ -35,16 +35,29 @@ class ContentPolicyRefusal(BackendError):
     """The provider refused the request under its content policy."""
 
 
-class QuotaExceeded(ChatcanvasError):
-    """A user or server is over a limit; ``retry_after`` seconds until it frees up, if known."""
+class Refusal(ChatcanvasError):
+    """A request the policy (or a limit) turns down. ``rule`` names the rule; ``retry_after`` seconds
+    until it may pass, when known."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    rule = "refused"
+
+    def __init__(self, message: str, retry_after: float | None = None, rule: str | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        if rule is not None:
+            self.rule = rule
+
+
+class QuotaExceeded(Refusal):
+    """A user or server is over a limit; ``retry_after`` seconds until it frees up, if known."""
+
+    rule = "quota"
 
 
 class Busy(QuotaExceeded):
     """The global queue is full."""
+
+    rule = "queue_full"
 
 
 class JobCancelled(ChatcanvasError):

@@ -64,6 +64,10 @@ PRICE_MISSING = (
     "No price for {model} {quality} {size}: add it to CHATCANVAS_PRICES, "
     'e.g. {{"{model}": {{"{quality}": {{"{size}": 0.04}}}}}}.'
 )
+EDIT_PRICE_MISSING = (
+    "No price for editing with {model} {quality} {size}: add it to CHATCANVAS_EDIT_PRICES, "
+    'e.g. {{"{model}": {{"{quality}": {{"{size}": 0.04}}}}}}.'
+)
 SPEND_LIMIT_WOULD_EXCEED = (
     "That would cost about ${cost:.2f}, over your {period} spending limit of ${limit:.2f} "
     "(spent ${spent:.2f})."
@@ -87,6 +91,11 @@ MASK_SIZE_MISMATCH = "The mask is {mw}x{mh} but the photo is {w}x{h}; they must 
 NO_VARIATIONS = 'Say which variations you want, e.g. ["red", "navy", "forest green"].'
 TOO_MANY_VARIATIONS = "{n} variations is over the limit of {limit} per request."
 BAD_VARIATION = 'Each variation is a short description (1-{limit} characters), like "navy" or "forest green".'
+EMPTY_MASK = "The mask is all black: paint the product white (white = the product to recolour, black = keep)."
+UNKNOWN_COLOUR = "I don't know the colour {name!r}. Did you mean {suggestions}? A hex code like #e07b39 works too."
+UNKNOWN_COLOUR_NO_SUGGESTION = (
+    "I don't know the colour {name!r}. Use a colour name (navy, forest green, dusty rose) or a hex code like #e07b39."
+)
 UNSUPPORTED_MEDIA = "Please upload a PNG, JPEG or WebP image (got {content_type})."
 UPLOAD_MISSING = 'Attach the product photo as the form field "image".'
 API_KEY_MISSING = 'This server needs an API key: send it as "Authorization: Bearer <key>".'
@@ -204,3 +213,42 @@ AGENT_UNREACHABLE = "the model's server could not be reached"
 AGENT_UNEXPECTED = "the model's answer could not be used"
 AGENT_NO_LEAK = "I can't share my instructions, but I'm happy to make images: tell me what to draw."
 REWRITE_NOTHING_TO_EDIT = "There's no earlier image here to change yet. Describe the picture you'd like."
+
+# ---- policy (each refusal names its rule)
+REFUSAL_RULE = "{reason} (rule: {rule})"
+BACKEND_NOT_ALLOWED = "Backend {backend!r} is not allowed here; this place may use: {allowed}."
+MODEL_NOT_ALLOWED = "Model {model!r} is not allowed here; ask for one of: {allowed}."
+MODEL_NOT_ALLOWED_NONE = "Choosing a model is not allowed here; the configured model is used."
+NOT_YOUR_IMAGE = "You can't use image {ref} here: it isn't yours and wasn't shared in this conversation."
+
+# ---- safety (chatcanvas/safety/): refusals name their rule
+BLOCKED_TERM = "That request uses a word that isn't allowed here ({label})."
+BLOCKED_TERMS_BAD_REGEX = "Bad setting CHATCANVAS_BLOCKED_TERMS: {label} is not a valid regular expression ({error})."
+BLOCKED_TERMS_NO_FILE = "Bad setting CHATCANVAS_BLOCKED_TERMS: cannot read the term list {path} ({error})."
+MODERATION_FLAGGED = "That request was flagged by moderation: {categories}."
+MODERATION_UNAVAILABLE = "I can't check requests right now (moderation unavailable). Please try again shortly."
+NOT_AN_IMAGE_ID = "That isn't an image id. Images are referred to by the id they were stored under; upload it first."
+AUDIT_EMPTY = "No refusals recorded."
+
+# ---- samplers, hires fix, A1111 parameters, checkpoints (generation/samplers.py, hires.py, metadata.py, model_loading.py)
+UNKNOWN_SAMPLER = "Unknown sampler {name!r}. Known samplers: {known}."
+UNKNOWN_SCHEDULE = "Unknown schedule type {name!r}. Known schedule types: {known}."
+SCHEDULE_NOT_FOR_SAMPLER = "The {sampler} sampler doesn't take the {schedule} schedule type; it takes: {ok}."
+SCHEDULE_NEEDS_SAMPLER = (
+    "The model's own scheduler ({sampler}) doesn't take the {schedule} schedule type; name a sampler too, "
+    "e.g. --sampler 'DPM++ 2M'."
+)
+HIRES_TEXT_ONLY = "Hires fix works on text-to-image only, not with an init image."
+HIRES_TOO_BIG = "With hires fix x{scale:g} the image would be {w}x{h}; the limit is {limit}."
+HIRES_CLAMPED = "With hires fix x{scale:g}, {w}x{h} is over the size limit; starting from {nw}x{nh}."
+FROM_PNG_NOT_HONOURED = "Not honoured from the PNG: {fields}"
+SINGLE_FILE_UNKNOWN = (
+    "Could not tell which model family {model!r} is (SD 1.x, SD 2.x or SDXL) from its weights: {detail}."
+)
+SINGLE_FILE_UNSUPPORTED = "{model!r} is an {kind} checkpoint; use an SD 1.x, SD 2.x or SDXL base checkpoint."
+SINGLE_FILE_OFFLINE = (
+    "Could not load the single-file checkpoint {model!r} ({family}) offline: diffusers needs the configs of "
+    "its model family. Set CHATCANVAS_SINGLE_FILE_CONFIG to a local diffusers folder of the same family "
+    "(e.g. a saved stable-diffusion-v1-5 or stable-diffusion-xl-base-1.0), or load it once while online."
+)
+CPU_OFFLOAD_NEEDS_ACCELERATE = "CHATCANVAS_CPU_OFFLOAD needs the accelerate package: pip install accelerate."

@@ -41,11 +41,34 @@ class Aspect(StrEnum):
         ]
 
     def size(self, base: int) -> tuple[int, int]:
-        """Width and height for this aspect with about ``base * base`` pixels, multiples of 8."""
+        """Width and height for this aspect with about ``base * base`` pixels, multiples of 8.
+
+        At ``base`` 1024 (SDXL's native side) the nearest of the sizes SDXL was trained on.
+        """
+        if base == SDXL_BASE:
+            return sdxl_bucket(self.ratio)
         r = self.ratio
         w = round(base * r**0.5 / 8) * 8
         h = round(base / r**0.5 / 8) * 8
         return max(8, w), max(8, h)
+
+
+SDXL_BASE = 1024
+# The sizes SDXL was trained on (its "buckets"), landscape first; each also taken transposed.
+SDXL_BUCKETS = ((1024, 1024), (1152, 896), (1216, 832), (1344, 768), (1536, 640))
+
+
+def sdxl_bucket(ratio: float) -> tuple[int, int]:
+    """The SDXL training size whose width/height ratio is nearest to ``ratio`` (log scale)."""
+    import math
+
+    sizes = [*SDXL_BUCKETS, *((h, w) for w, h in SDXL_BUCKETS[1:])]
+    return min(sizes, key=lambda s: abs(math.log(s[0] / s[1]) - math.log(max(ratio, 1e-6))))
+
+
+def hires_size(w: int, h: int, scale: float) -> tuple[int, int]:
+    """The size a hires fix of ``scale`` makes from ``w`` x ``h`` (as A1111: int(side * scale), then /8)."""
+    return max(8, int(w * scale) // 8 * 8), max(8, int(h * scale) // 8 * 8)
 
 
 class _Frozen(BaseModel):
@@ -69,6 +92,51 @@ class ImageSpec(_Frozen):
     strength: Annotated[float, Field(ge=0.0, le=1.0)] = 0.75
     backend: str | None = None
     model: str | None = None
+    # A1111-style sampling (local backend): names from chatcanvas.generation.samplers.SAMPLERS
+    sampler: str | None = None  # e.g. "Euler a", "DPM++ 2M"; None: the model's own scheduler
+    schedule: str | None = None  # Karras, Exponential, SGM Uniform; None: the scheduler's own spacing
+    hires_scale: Annotated[float, Field(ge=1.0, le=4.0)] | None = None  # hires fix: upscale by this
+    hires_steps: Annotated[int, Field(ge=0, le=MAX_STEPS)] | None = None  # 0/None: as many as steps
+    hires_denoise: Annotated[float, Field(gt=0.0, le=1.0)] | None = None  # None: 0.7, as A1111
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sampler_names(cls, data: object) -> object:
+        """``"DPM++ 2M Karras"`` -> sampler + schedule; any spelling -> the A1111 name."""
+        if isinstance(data, dict) and (data.get("sampler") or data.get("schedule")):
+            from chatcanvas.generation.samplers import canonical
+
+            try:
+                sampler, schedule = canonical(data.get("sampler"), data.get("schedule"))
+            except (ValueError, AttributeError):
+                return data  # the field validators below say what is wrong
+            data = {**data, "sampler": sampler, "schedule": schedule}
+        return data
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, v: str | None) -> str | None:
+        from chatcanvas.generation.samplers import canonical
+
+        return canonical(v, None)[0] if v else None
+
+    @field_validator("schedule")
+    @classmethod
+    def _known_schedule(cls, v: str | None) -> str | None:
+        from chatcanvas.generation.samplers import canonical
+
+        return canonical(None, v)[1] if v else None
+
+    @model_validator(mode="after")
+    def _sampler_takes_schedule(self) -> ImageSpec:
+        from chatcanvas import messages as m
+        from chatcanvas.generation.samplers import canonical
+
+        if self.sampler and self.schedule:
+            canonical(self.sampler, self.schedule)
+        if self.hires_scale and self.init_image:
+            raise ValueError(m.HIRES_TEXT_ONLY)
+        return self
 
     @field_validator("prompt")
     @classmethod
@@ -102,6 +170,26 @@ class Limits(_Frozen):
     max_prompt_chars: int = 1000
     max_guidance: float = 20.0
 
+    def fit_size(self, w: int, h: int) -> tuple[int, int]:
+        """``w`` x ``h`` scaled down (same aspect, multiples of 8) to fit ``max_side`` and ``max_pixels``."""
+        w, h = max(8, w), max(8, h)
+        scale = min(1.0, self.max_side / max(w, h), (self.max_pixels / (w * h)) ** 0.5)
+        return max(8, int(w * scale) // 8 * 8), max(8, int(h * scale) // 8 * 8)
+
+    def size_for(
+        self, aspect: Aspect | None, ratio: float | None, size: tuple[int, int] | None, base: int
+    ) -> tuple[int | None, int | None]:
+        """Width and height within the limits for an exact size, a ratio or an aspect; square: (None, None)."""
+        if size:
+            return self.fit_size(size[0], size[1])
+        if ratio is None:
+            if aspect is None or aspect is Aspect.SQUARE:
+                return None, None
+            ratio = aspect.ratio
+        if base == SDXL_BASE:
+            return self.fit_size(*sdxl_bucket(ratio))
+        return self.fit_size(int(base * ratio**0.5), int(base / ratio**0.5))
+
     def problems(self, spec: ImageSpec) -> list[str]:
         from chatcanvas import messages as m
 
@@ -119,6 +207,13 @@ class Limits(_Frozen):
             out.append(m.STEPS_TOO_BIG.format(n=spec.steps, limit=self.max_steps))
         if spec.guidance is not None and spec.guidance > self.max_guidance:
             out.append(m.GUIDANCE_TOO_BIG.format(n=spec.guidance, limit=self.max_guidance))
+        if spec.hires_scale and spec.width and spec.height:  # the limits hold for the pixels that come out
+            hw, hh = hires_size(spec.width, spec.height, spec.hires_scale)
+            if max(hw, hh) > self.max_side or hw * hh > self.max_pixels:
+                limit = f"{self.max_side}px a side and {self.max_pixels} pixels"
+                out.append(m.HIRES_TOO_BIG.format(scale=spec.hires_scale, w=hw, h=hh, limit=limit))
+        if spec.hires_steps is not None and spec.hires_steps > self.max_steps:
+            out.append(m.STEPS_TOO_BIG.format(n=spec.hires_steps, limit=self.max_steps))
         return out
 
     def check(self, spec: ImageSpec) -> ImageSpec:
@@ -160,6 +255,16 @@ class Limits(_Frozen):
                     notes.append(
                         m.CLAMPED_SIZE.format(w=w, h=h, nw=upd.get("width", w), nh=upd.get("height", h))
                     )
+        hs, fw, fh = spec.hires_scale, upd.get("width", w), upd.get("height", h)
+        if hs and isinstance(fw, int) and isinstance(fh, int):  # hires fix: fit the output, not the first pass
+            scale = min(1.0, self.max_side / (max(fw, fh) * hs), (self.max_pixels / (fw * fh * hs * hs)) ** 0.5)
+            if scale < 1.0:
+                nw, nh = max(8, int(fw * scale) // 8 * 8), max(8, int(fh * scale) // 8 * 8)
+                upd["width"], upd["height"] = nw, nh
+                notes.append(m.HIRES_CLAMPED.format(scale=hs, w=fw, h=fh, nw=nw, nh=nh))
+        if spec.hires_steps is not None and spec.hires_steps > self.max_steps:
+            upd["hires_steps"] = self.max_steps
+            notes.append(m.CLAMPED_STEPS.format(n=spec.hires_steps, limit=self.max_steps))
         return (spec.model_copy(update=upd) if upd else spec), notes
 
 
@@ -183,6 +288,13 @@ class Recipe(_Frozen):
     style: str | None = None
     revised_prompt: str | None = None
     cost_usd: float | None = None
+    schedule: str | None = None  # the sampler's schedule type (Karras, ...), A1111's "Schedule type"
+    hires_scale: float | None = None  # hires fix: first pass at first_pass_*, upscaled, refined
+    hires_steps: int | None = None
+    hires_denoise: float | None = None
+    hires_upscaler: str | None = None
+    first_pass_width: int | None = None
+    first_pass_height: int | None = None
 
 
 class GeneratedImage(BaseModel):
@@ -207,11 +319,16 @@ class Attachment(_Frozen):
 
 
 class UserRef(_Frozen):
-    """Who asked. Ids are opaque strings: the core never parses a platform's id."""
+    """Who asked. Ids are opaque strings: the core never parses a platform's id.
+
+    ``admin``: the platform says this user manages the server (Discord Manage Server, a Slack
+    workspace admin); the policy lets admins use every configured backend.
+    """
 
     platform: str
     user: str
     server: str = ""  # guild / workspace / API key; "" for DMs and the terminal
+    admin: bool = False
 
     @property
     def key(self) -> str:
@@ -219,11 +336,17 @@ class UserRef(_Frozen):
 
 
 class Place(_Frozen):
-    """Where to answer: a channel and optionally a thread in it."""
+    """Where to answer: a channel and optionally a thread in it (for a thread, ``channel`` is its parent).
+
+    ``dm`` and ``nsfw`` are facts the adapter knows about the place (a direct message; a channel
+    marked age-restricted), for the policy; the core never parses a platform's ids to find them.
+    """
 
     platform: str
     channel: str = ""
     thread: str = ""
+    dm: bool = False
+    nsfw: bool = False
 
 
 class ChatTurn(_Frozen):
@@ -235,7 +358,12 @@ class ChatTurn(_Frozen):
     @property
     def conversation(self) -> str:
         """Memory key: the thread (or channel) and the user."""
-        return f"{self.where.platform}:{self.where.channel}:{self.where.thread}:{self.who.user}"
+        return conversation_key(self.who, self.where)
+
+
+def conversation_key(who: UserRef, where: Place) -> str:
+    """Memory key of a conversation: the thread (or channel) and the user."""
+    return f"{where.platform}:{where.channel}:{where.thread}:{who.user}"
 
 
 # ---------------------------------------------------------------- events
@@ -291,8 +419,11 @@ class Text(_Event):
 
 
 class Refused(_Event):
+    """A request turned down. ``reason`` is for the user and ends by naming ``rule``."""
+
     kind: Literal["refused"] = "refused"
     reason: str
+    rule: str = "refused"
     retry_after: float | None = None
 
 

@@ -49,3 +49,18 @@ async def app(settings):  # type: ignore[no-untyped-def]
 
 async def collect(events: AsyncIterator[object]) -> list[object]:
     return [e async for e in events]
+
+
+async def outcome(events: AsyncIterator[object]) -> object:
+    """The first Accepted or Refused event of a request's stream (the stream is then closed)."""
+    from chatcanvas.types import Accepted, Failed, Refused
+
+    try:
+        async for ev in events:
+            if isinstance(ev, (Accepted, Refused, Failed)):
+                return ev
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    raise AssertionError("the stream ended without Accepted or Refused")

@@ -21,19 +21,37 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chatcanvas import messages as m
 from chatcanvas import prompts
 from chatcanvas.bot.offline_rewriter import OfflineRewriter, wants_image
-from chatcanvas.bot.rewriter import Plan
+from chatcanvas.bot.plan import Plan
 from chatcanvas.config import Settings
 from chatcanvas.prompts import Family
 from chatcanvas.tools.context import ToolContext
 from chatcanvas.types import ChatTurn, Event, ImageSpec, Limits, Text
 
 if TYPE_CHECKING:
-    from chatcanvas.bot.assistant import Assistant
+    from collections.abc import Sequence
+
+    from chatcanvas.tools.context import ImageService
+    from chatcanvas.types import Place, UserRef
+
+    class TurnHost(ImageService, Protocol):
+        """The part of the Assistant the agent runner uses."""
+
+        memory: Any
+        settings: Settings
+
+        def run_specs(
+            self,
+            specs: Sequence[ImageSpec],
+            who: UserRef,
+            where: Place,
+            notes: Sequence[str] = (),
+            prompt_in: str = "",
+        ) -> AsyncIterator[Event]: ...
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +230,7 @@ class AgentRewriter(_Agent):
 class AgentRunner(_Agent):
     """``Assistant.agent``: one chat turn with real tools; yields the events the tools produce."""
 
-    async def run(self, assistant: Assistant, turn: ChatTurn) -> AsyncIterator[Event]:
+    async def run(self, assistant: TurnHost, turn: ChatTurn) -> AsyncIterator[Event]:
         from chatcanvas.tools import context_for
 
         memory = assistant.memory
@@ -251,8 +269,6 @@ class AgentRunner(_Agent):
                     plan.specs, turn.who, turn.where, plan.notes, prompt_in=turn.text
                 ):
                     yield ev
-                if memory is not None:
-                    memory.remember(turn.conversation, plan.specs)
             return
         if out.error:
             yield Text(text=m.AGENT_FAILED.format(detail=out.error))

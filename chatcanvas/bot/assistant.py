@@ -1,4 +1,9 @@
-"""The assistant: a chat turn in, a stream of events out. Knows no platform."""
+"""The assistant: a chat turn in, a stream of events out. Knows no platform.
+
+It is all an adapter holds of the core: chat turns, direct specs, the result buttons, product
+variations, job status and cancel, image lookup, and the results owed to a platform after a
+restart. Every request passes :class:`chatcanvas.bot.policy.Policy` once, in :meth:`run_specs`.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chatcanvas import messages as m
+from chatcanvas.bot.plan import Plan, Rewriter
+from chatcanvas.bot.policy import Ask, Policy
 from chatcanvas.config import Settings
-from chatcanvas.errors import ChatcanvasError, QuotaExceeded, SpecError
-from chatcanvas.generation.engine import Engine
+from chatcanvas.errors import ChatcanvasError, Refusal, SpecError
 from chatcanvas.generation.metadata import recipe_to_parameters
 from chatcanvas.store import Store
 from chatcanvas.types import (
@@ -19,28 +26,31 @@ from chatcanvas.types import (
     ChatTurn,
     Event,
     Failed,
+    GeneratedImage,
     ImageSpec,
     Place,
     Recipe,
     Refused,
     Text,
     UserRef,
+    conversation_key,
 )
 
 if TYPE_CHECKING:
-    from chatcanvas.bot.rewriter import Plan
+    from chatcanvas.generation.engine import Engine
+    from chatcanvas.generation.jobs import JobRecord
 
 log = logging.getLogger(__name__)
-
-
-class Rewriter(Protocol):
-    async def plan(self, turn: ChatTurn, last: list[ImageSpec] | None, backend_family: str) -> Plan: ...
 
 
 class Memory(Protocol):
     def last(self, conversation: str) -> list[ImageSpec] | None: ...
 
     def remember(self, conversation: str, specs: Sequence[ImageSpec]) -> None: ...
+
+
+class AgentRunner(Protocol):
+    def run(self, assistant: Assistant, turn: ChatTurn) -> AsyncIterator[Event]: ...
 
 
 def spec_from_recipe(r: Recipe, **changes: Any) -> ImageSpec:
@@ -61,6 +71,13 @@ def spec_from_recipe(r: Recipe, **changes: Any) -> ImageSpec:
     return spec.model_copy(update=changes) if changes else spec
 
 
+def refused(exc: Refusal | ChatcanvasError) -> Refused:
+    """The event for a refusal; its text names the rule that refused."""
+    rule = exc.rule if isinstance(exc, Refusal) else "limits" if isinstance(exc, SpecError) else "input"
+    reason = m.REFUSAL_RULE.format(reason=str(exc), rule=rule)
+    return Refused(reason=reason, rule=rule, retry_after=getattr(exc, "retry_after", None))
+
+
 class Assistant:
     def __init__(
         self,
@@ -69,13 +86,15 @@ class Assistant:
         store: Store,
         rewriter: Rewriter | None = None,
         memory: Memory | None = None,
+        policy: Policy | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.store = store
         self.rewriter = rewriter
         self.memory = memory
-        self.agent: Any = None  # an LLM agent runner, when one is configured (see chatcanvas.bot.agent)
+        self.policy = policy or Policy(settings, store, engine)
+        self.agent: AgentRunner | None = None  # an LLM agent runner, when one is configured
 
     # ------------------------------------------------------------ info
 
@@ -88,40 +107,82 @@ class Assistant:
         size = getattr(be, "native_size", None)
         return int(size()) if callable(size) else 1024
 
+    def image(self, image_id: str) -> GeneratedImage | None:
+        return self.store.image(image_id)
+
+    def image_path(self, image_id: str) -> Path | None:
+        path = self.store.image_path(image_id)
+        return path if path is not None and path.is_file() else None
+
     def recipe(self, image_id: str) -> str:
         img = self.store.image(image_id)
         if img is None:
             return m.NO_SUCH_IMAGE.format(ref=image_id)
         return recipe_to_parameters(img.recipe)
 
+    # ------------------------------------------------------------ jobs
+
+    def job(self, job_id: str) -> JobRecord | None:
+        return self.engine.job(job_id)
+
+    def position(self, job_id: str) -> int:
+        return self.engine.position(job_id)
+
+    async def cancel(self, job_id: str, who: UserRef | None) -> bool:
+        """Cancel a job; ``who`` must own it (None: an operator). Raises Refusal (rule ``owner``)."""
+        return await self.engine.cancel(job_id, who)
+
+    def owed(self, platform: str) -> list[JobRecord]:
+        """Jobs of this platform whose result was never shown: done, failed, running or requeued."""
+        return self.engine.owed(platform)
+
+    def mark_delivered(self, job_id: str) -> None:
+        self.engine.table.mark_delivered(job_id)
+
+    # ------------------------------------------------------------ policy
+
+    def precheck(self, who: UserRef, where: Place) -> Refused | None:
+        """Who/where rules only (no side effects): adapters refuse early, ephemerally, with this."""
+        exc = self.policy.precheck(who, where)
+        return refused(exc) if exc is not None else None
+
     # ------------------------------------------------------------ chat
+
+    def _rewriter(self) -> Rewriter:
+        if self.rewriter is None:
+            from chatcanvas.bot.rewriter import default_rewriter
+
+            count_tokens = getattr(self.engine.backend(), "count_tokens", None)
+            self.rewriter = default_rewriter(
+                self.settings, native_size=self.native_size(), count_tokens=count_tokens
+            )
+        return self.rewriter
+
+    async def plan(self, turn: ChatTurn) -> Plan:
+        """What a turn would make, without making it (``chatcanvas ask --dry-run``)."""
+        last = self.memory.last(turn.conversation) if self.memory else None
+        return await self._rewriter().plan(turn, last, self.backend_family)
 
     async def handle(self, turn: ChatTurn) -> AsyncIterator[Event]:
         """One chat turn: rewrite into specs, queue them, stream progress and images."""
         try:
+            early = self.precheck(turn.who, turn.where)
+            if early is not None:
+                yield early
+                return
             if self.agent is not None:
                 async for ev in self.agent.run(self, turn):
                     yield ev
                 return
-            if self.rewriter is None:
-                from chatcanvas.bot.rewriter import default_rewriter
-
-                count_tokens = getattr(self.engine.backend(), "count_tokens", None)
-                self.rewriter = default_rewriter(
-                    self.settings, native_size=self.native_size(), count_tokens=count_tokens
-                )
-            last = self.memory.last(turn.conversation) if self.memory else None
-            plan = await self.rewriter.plan(turn, last, self.backend_family)
+            plan = await self.plan(turn)
             if plan.reply:
                 yield Text(text=plan.reply)
             if not plan.specs:
                 return
             async for ev in self.run_specs(plan.specs, turn.who, turn.where, plan.notes, prompt_in=turn.text):
                 yield ev
-            if self.memory:
-                self.memory.remember(turn.conversation, plan.specs)
         except ChatcanvasError as exc:
-            yield Refused(reason=str(exc), retry_after=getattr(exc, "retry_after", None))
+            yield refused(exc)
         except Exception:
             log.exception("turn failed")
             yield Failed(reason=m.INTERNAL_ERROR)
@@ -132,7 +193,7 @@ class Assistant:
         """A spec from a form or slash-command options: no rewriting; over a limit it is refused, not bent."""
         problems = self.settings.limits.problems(spec)
         if problems:
-            yield Refused(reason=" ".join(problems))
+            yield refused(SpecError(" ".join(problems)))
             return
         async for ev in self.run_specs([spec], who, where, [], prompt_in=prompt_in or spec.prompt):
             yield ev
@@ -145,27 +206,40 @@ class Assistant:
         notes: Sequence[str] = (),
         prompt_in: str = "",
     ) -> AsyncIterator[Event]:
-        """Clamp, queue and follow several specs; yields Accepted, then every job's events merged."""
+        """Clamp, admit (the policy, once for all), queue and follow several specs.
+
+        Yields Accepted, then every job's events merged. A refusal is one Refused event naming its rule.
+        """
         notes = list(notes)
         clamped: list[ImageSpec] = []
         for spec in specs:
             spec, why = self.settings.limits.clamp(spec)
             clamped.append(spec)
             notes += [n for n in why if n not in notes]
+        try:
+            texts = [t for t in (prompt_in, *(s.prompt for s in clamped)) if t]
+            self.policy.screen(Ask(who=who, where=where, specs=clamped, texts=texts))
+            prepared = [self.engine.prepare(s) for s in clamped]
+            self.policy.admit(Ask(who=who, where=where, specs=prepared, texts=texts))
+        except ChatcanvasError as exc:
+            yield refused(exc)
+            return
         if notes:
             yield Text(text=" ".join(notes))
         job_ids: list[str] = []
         prompts: list[str] = []
         try:
-            for spec in clamped:
+            for spec in prepared:
                 rec = await self.engine.submit(spec, who, where, prompt_in)
                 job_ids.append(rec.id)
                 prompts.append(rec.spec.prompt)
-        except (QuotaExceeded, SpecError) as exc:
+        except ChatcanvasError as exc:
             if not job_ids:
-                yield Refused(reason=str(exc), retry_after=getattr(exc, "retry_after", None))
+                yield refused(exc)
                 return
             yield Text(text=str(exc))
+        if self.memory is not None:
+            self.memory.remember(conversation_key(who, where), clamped)
         yield Accepted(
             job_ids=tuple(job_ids), position=self.engine.position(job_ids[0]), prompts=tuple(prompts)
         )
@@ -213,14 +287,20 @@ class Assistant:
         try:
             spec = spec_from_recipe(self._source(image_id), **changes)
         except ChatcanvasError as exc:
-            yield Refused(reason=str(exc))
+            yield refused(exc)
             return
         async for ev in self.run_specs([spec], who, where, prompt_in=spec.prompt):
             yield ev
 
-    def reroll(self, image_id: str, who: UserRef, where: Place) -> AsyncIterator[Event]:
-        """The same request with a new seed."""
-        return self._from_image(image_id, who, where, seed=None)
+    async def reroll(self, image_id: str, who: UserRef, where: Place) -> AsyncIterator[Event]:
+        """The same request with a new seed, as many images as it made."""
+        rec = self.engine.job_for_image(image_id)
+        if rec is None:
+            async for ev in self._from_image(image_id, who, where, seed=None):
+                yield ev
+            return
+        async for ev in self.run_specs([rec.spec.model_copy(update={"seed": None})], who, where, prompt_in=rec.prompt_in):
+            yield ev
 
     def vary(self, image_id: str, who: UserRef, where: Place, strength: float = 0.6) -> AsyncIterator[Event]:
         """Image-to-image from this image: same prompt, new seed, a fresh take on the same picture."""
@@ -228,39 +308,46 @@ class Assistant:
             image_id, who, where, seed=None, init_image=image_id, mask_image=None, strength=strength
         )
 
-    def upscale(self, image_id: str, who: UserRef, where: Place, factor: int = 2) -> AsyncIterator[Event]:
+    async def upscale(self, image_id: str, who: UserRef, where: Place, factor: int = 2) -> AsyncIterator[Event]:
         """Twice the size: the image enlarged, then refined by image-to-image at low strength."""
         try:
             r = self._source(image_id)
         except ChatcanvasError as exc:
-            return _one(Refused(reason=str(exc)))
-        w, h = r.width * factor, r.height * factor
-        lim = self.settings.limits
-        scale = min(1.0, lim.max_side / max(w, h), (lim.max_pixels / (w * h)) ** 0.5)
-        w, h = max(8, int(w * scale) // 8 * 8), max(8, int(h * scale) // 8 * 8)
-        return self._from_image(
+            yield refused(exc)
+            return
+        w, h = self.settings.limits.fit_size(r.width * factor, r.height * factor)
+        async for ev in self._from_image(
             image_id, who, where, width=w, height=h, init_image=image_id, mask_image=None, strength=0.3
-        )
+        ):
+            yield ev
 
     async def vary_product(
         self,
         image: bytes,
-        variations: Sequence[str],
+        variations: str | Sequence[str],
         who: UserRef,
         where: Place,
         mask: bytes | None = None,
         subject: str = "",
     ) -> AsyncIterator[Event]:
-        """Recolour a product photo once per variation, keeping its shape and background."""
+        """Recolour a product photo once per variation, keeping its shape and background.
+
+        ``variations``: a list, or the text a user typed ("navy, forest green and #e07b39").
+        """
         from chatcanvas.generation.variations import prepare_variations
         from chatcanvas.images import load_upload
 
         try:
+            early = self.precheck(who, where)
+            if early is not None:
+                yield early
+                return
+            wanted = split_variations(variations)
             photo = load_upload(image, self.settings)
             mask_img = load_upload(mask, self.settings) if mask else None
             specs = prepare_variations(
                 photo,
-                list(variations),
+                wanted,
                 self.store,
                 self.settings,
                 mask=mask_img,
@@ -268,14 +355,21 @@ class Assistant:
                 native=self.native_size(),
             )
         except ChatcanvasError as exc:
-            yield Refused(reason=str(exc))
+            yield refused(exc)
             return
-        async for ev in self.run_specs(specs, who, where, prompt_in=", ".join(variations)):
+        async for ev in self.run_specs(specs, who, where, prompt_in=", ".join(wanted)):
             yield ev
 
 
-async def _one(ev: Event) -> AsyncIterator[Event]:
-    yield ev
+def split_variations(variations: str | Sequence[str]) -> list[str]:
+    """The variations of a request: a list as given, or a typed list split on commas, "and", slashes."""
+    from chatcanvas.generation.variations import clean_variations
+
+    if isinstance(variations, str):
+        from chatcanvas.bot.variation_list import parse_variation_list
+
+        return clean_variations(parse_variation_list(variations))
+    return clean_variations(list(variations))
 
 
-__all__ = ["Assistant", "spec_from_recipe"]
+__all__ = ["Assistant", "refused", "spec_from_recipe", "split_variations"]

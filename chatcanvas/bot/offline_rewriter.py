@@ -39,17 +39,9 @@ from chatcanvas.bot.rewrite_patterns import (
     TokenCounter,
     _rx,
 )
-from chatcanvas.bot.rewriter import Plan
-from chatcanvas.prompts import SD_TOKEN_LIMIT, Family
+from chatcanvas.bot.plan import Plan
+from chatcanvas.prompts import SD_TOKEN_LIMIT, Family, describe_limits, rough_tokens
 from chatcanvas.types import Aspect, ChatTurn, ImageSpec, Limits
-
-
-def rough_tokens(text: str) -> int:
-    """A rough CLIP token count when no tokenizer is loaded: words, long words split, punctuation."""
-    n = 0
-    for tok in re.findall(r"[A-Za-z]+|\d|[^\sA-Za-z\d]", text):
-        n += 1 + (len(tok) - 1) // 7 if tok.isalpha() else 1
-    return n
 
 
 def compose(
@@ -81,26 +73,6 @@ def compose(
         tail = " ".join(words[int(len(words) * SD_TOKEN_LIMIT / n) :][:4])
         notes.append(m.REWRITE_TOKENS_OVER.format(n=n, limit=SD_TOKEN_LIMIT, tail=tail))
     return prompt, negative, notes
-
-
-def fit_size(w: int, h: int, limits: Limits) -> tuple[int, int]:
-    """``w`` x ``h`` scaled down (same aspect, multiples of 8) to fit ``max_side`` and ``max_pixels``."""
-    w, h = max(8, w), max(8, h)
-    scale = min(1.0, limits.max_side / max(w, h), (limits.max_pixels / (w * h)) ** 0.5)
-    return max(8, int(w * scale) // 8 * 8), max(8, int(h * scale) // 8 * 8)
-
-
-def size_for(
-    aspect: Aspect | None, ratio: float | None, size: tuple[int, int] | None, base: int, limits: Limits
-) -> tuple[int | None, int | None]:
-    """Width and height within the limits for an exact size, a ratio or an aspect; square: (None, None)."""
-    if size:
-        return fit_size(size[0], size[1], limits)
-    if ratio is None:
-        if aspect is None or aspect is Aspect.SQUARE:
-            return None, None
-        ratio = aspect.ratio
-    return fit_size(int(base * ratio**0.5), int(base / ratio**0.5), limits)
 
 
 def _stable_seed(text: str) -> int:
@@ -155,7 +127,7 @@ class OfflineRewriter:
 
     def _new(self, req: Request, family: Family) -> Plan:
         notes: list[str] = []
-        width, height = size_for(req.aspect, req.ratio, req.size, self._base(family), self.limits)
+        width, height = self.limits.size_for(req.aspect, req.ratio, req.size, self._base(family))
         items = req.variations or [("", req.text)]
         styles = req.variation_styles or [req.style] * len(items)
         per = 1
@@ -261,7 +233,7 @@ class OfflineRewriter:
                     side = int(
                         ((spec.width or self._base(family)) * (spec.height or self._base(family))) ** 0.5
                     )
-                    upd["width"], upd["height"] = size_for(aspect, ratio, size, side, self.limits)
+                    upd["width"], upd["height"] = self.limits.size_for(aspect, ratio, size, side)
                 if count:
                     upd["count"] = count
                 elif len(colours) > 1:
@@ -327,17 +299,6 @@ def _recolour(subject: str, colour: str) -> str:
             article = "an"
         return f"{article} {colour} {subject[art.end() :]}"
     return f"{colour} {subject}"
-
-
-def describe_limits(limits: Limits) -> str:
-    styles = ", ".join(p.label.lower() for p in prompts.styles().values())
-    return m.REWRITE_SETTINGS.format(
-        max_count=limits.max_count,
-        max_side=limits.max_side,
-        max_pixels=limits.max_pixels,
-        max_steps=limits.max_steps,
-        styles=styles,
-    )
 
 
 _IMAGE_CUE = re.compile(

@@ -1,46 +1,14 @@
-"""The rewriter seam: a chat turn (plus the conversation's last specs) in, a :class:`Plan` out.
-
-Two implementations: :class:`chatcanvas.bot.offline_rewriter.OfflineRewriter` (deterministic rules,
-no network) and :class:`chatcanvas.bot.agent.AgentRewriter` (an LLM agent calling the image tools,
-falling back to the offline rules when the LLM fails).
-"""
+"""The rewriter for a configuration: the LLM agent or the offline rules (see :mod:`chatcanvas.bot.plan`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from chatcanvas.types import ChatTurn, ImageSpec
+from chatcanvas.bot.plan import Plan, Rewriter
 
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
-
-
-class Plan(BaseModel):
-    """What to make for one turn. ``reply`` is text to send when no image is wanted (or as a comment)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    specs: list[ImageSpec] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)  # for the user: clamped limits, fall-backs, token counts
-    reply: str | None = None
-
-    @property
-    def image_count(self) -> int:
-        return sum(s.count for s in self.specs)
-
-
-@runtime_checkable
-class Rewriter(Protocol):
-    async def plan(self, turn: ChatTurn, last: list[ImageSpec] | None, backend_family: str) -> Plan:
-        """Turn ``turn`` into image specs. ``last``: the conversation's previous specs, for edits.
-
-        ``backend_family``: ``"sd"`` (comma-separated phrases, 75 tokens) or ``"dalle"`` (sentences);
-        see :func:`chatcanvas.prompts.family_of`.
-        """
-        ...
 
 
 def default_rewriter(
@@ -64,3 +32,6 @@ def default_rewriter(
     from chatcanvas.bot.agent import AgentRewriter
 
     return AgentRewriter(settings, offline=offline)
+
+
+__all__ = ["Plan", "Rewriter", "default_rewriter"]

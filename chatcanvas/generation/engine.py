@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from chatcanvas import messages as m
 from chatcanvas.config import Settings
-from chatcanvas.errors import Busy, ChatcanvasError, JobCancelled, QuotaExceeded
+from chatcanvas.errors import Busy, ChatcanvasError, JobCancelled, Refusal
 from chatcanvas.generation.base import Backend, StepInfo
 from chatcanvas.generation.jobs import JobRecord, JobStatus, JobTable
-from chatcanvas.generation.queue import FairQueue, TokenBucket
+from chatcanvas.generation.queue import FairQueue, QueueCounts
 from chatcanvas.store import Store
 from chatcanvas.types import (
     TERMINAL,
@@ -39,8 +39,6 @@ from chatcanvas.types import (
 
 log = logging.getLogger(__name__)
 
-# Checks run before a job is accepted (e.g. spending limits); raise QuotaExceeded to refuse.
-Admission = Callable[[ImageSpec, UserRef], None]
 # Called when a job is done, with its images (e.g. to record what it cost).
 DoneHook = Callable[[JobRecord, list[GeneratedImage]], None]
 
@@ -74,15 +72,12 @@ class Engine:
         self.settings = settings
         self.store = store
         self.table = JobTable(store)
-        self.admission: list[Admission] = []
         self.on_done: list[DoneHook] = []
         self._factories = backends or {}
         self._pools: dict[str, list[Backend]] = {}
         self._queues: dict[str, FairQueue] = {}
         self._live: dict[str, _Live] = {}
         self._wake: dict[str, asyncio.Event] = {}
-        self._user_buckets: dict[str, TokenBucket] = {}
-        self._server_buckets: dict[str, TokenBucket] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._running: set[str] = set()
         self._accepting = False
@@ -167,39 +162,13 @@ class Engine:
 
     # ------------------------------------------------------------ submit
 
-    def _admit(self, spec: ImageSpec, who: UserRef, name: str) -> None:
-        s = self.settings
-        total = sum(len(q) for q in self._queues.values())
-        if total >= s.max_queue:
-            raise Busy(m.QUEUE_FULL.format(n=total), retry_after=60)
-        q = self._queues[name]
-        mine = sum(qq.count(user=who.key) for qq in self._queues.values())
-        if mine >= s.max_queued_per_user:
-            raise QuotaExceeded(m.USER_QUEUE_FULL.format(n=mine, limit=s.max_queued_per_user))
-        n = q.count(server=who.server) if who.server else 0
-        if n >= s.max_queued_per_server:
-            raise QuotaExceeded(
-                m.SERVER_QUEUE_FULL.format(n=n, limit=s.max_queued_per_server), retry_after=30
-            )
-        ub = self._user_buckets.setdefault(who.key, TokenBucket(s.rate_per_minute, s.rate_burst))
-        wait = ub.wait_time()
-        if wait > 0:
-            raise QuotaExceeded(m.RATE_LIMITED.format(rate=s.rate_per_minute, wait=wait), retry_after=wait)
-        sb = None
-        if who.server:
-            skey = f"{who.platform}:{who.server}"
-            sb = self._server_buckets.setdefault(
-                skey, TokenBucket(s.server_rate_per_minute, s.server_rate_burst)
-            )
-            wait = sb.wait_time()
-            if wait > 0:
-                rate = s.server_rate_per_minute
-                raise QuotaExceeded(m.SERVER_RATE_LIMITED.format(rate=rate, wait=wait), retry_after=wait)
-        for check in self.admission:
-            check(spec, who)
-        ub.take()
-        if sb is not None:
-            sb.take()
+    def queue_counts(self, who: UserRef) -> QueueCounts:
+        """Jobs waiting: in all, this user's, this server's (for the policy's queue caps)."""
+        queues = self._queues.values()
+        total = sum(len(q) for q in queues)
+        mine = sum(q.count(user=who.key) for q in queues)
+        server = sum(q.count(server=who.server) for q in queues) if who.server else 0
+        return QueueCounts(total=total, user=mine, server=server)
 
     def prepare(self, spec: ImageSpec) -> ImageSpec:
         """Check the limits and fill every default, the seed included, so the job is exactly repeatable."""
@@ -214,12 +183,14 @@ class Engine:
         return spec
 
     async def submit(self, spec: ImageSpec, who: UserRef, where: Place, prompt_in: str = "") -> JobRecord:
-        """Record the job and queue it; returns at once. Raises QuotaExceeded / Busy / SpecError."""
+        """Record the job and queue it; returns at once. Raises Busy (shutting down) / SpecError.
+
+        Admission (who may ask, how much) is the policy's, before this is called.
+        """
         if not self._accepting:
-            raise Busy(m.SHUTTING_DOWN, retry_after=10)
+            raise Busy(m.SHUTTING_DOWN, retry_after=10, rule="shutting_down")
         spec = self.prepare(spec)
         name = self.backend_name(spec)
-        self._admit(spec, who, name)
         job_id = secrets.token_hex(8)
         rec = self.table.insert(job_id, spec, who, where, prompt_in)
         self.table.log_event(job_id, "queued", {})
@@ -231,16 +202,21 @@ class Engine:
         return rec
 
     def position(self, job_id: str) -> int:
-        """How many jobs will start before this one (0: next)."""
-        for q in self._queues.values():
+        """How many jobs are ahead of this one: those running on its backend and those queued before it."""
+        for name, q in self._queues.items():
             order = q.order()
             if job_id in order:
-                return order.index(job_id) + sum(1 for j in self._running if j in order)
+                return order.index(job_id) + self._running_on(name)
         return 0
 
+    def _running_on(self, name: str) -> int:
+        return sum(1 for j in self._running if (lv := self._live.get(j)) and self.backend_name(lv.record.spec) == name)
+
     def _announce_positions(self) -> None:
-        for q in self._queues.values():
-            for pos, job_id in enumerate(q.order()):
+        for name, q in self._queues.items():
+            ahead = self._running_on(name)
+            for i, job_id in enumerate(q.order()):
+                pos = i + ahead
                 live = self._live.get(job_id)
                 if live is None:
                     continue
@@ -265,10 +241,17 @@ class Engine:
             params.append(status.value)
         return self.table.query(" AND ".join(clauses) or "1", tuple(params), limit)
 
-    def undelivered(self, platform: str) -> list[JobRecord]:
+    def owed(self, platform: str) -> list[JobRecord]:
+        """Jobs of ``platform`` whose result was never shown: finished, running or back in the queue."""
         return self.table.query(
-            "platform = ? AND delivered = 0 AND status IN ('done', 'failed')", (platform,), limit=500
+            "platform = ? AND delivered = 0 AND status IN ('done', 'failed', 'queued', 'running')",
+            (platform,),
+            limit=500,
         )
+
+    def job_for_image(self, image_id: str) -> JobRecord | None:
+        rows = self.store.execute("SELECT job_id FROM images WHERE id = ? LIMIT 1", (image_id,))
+        return self.table.get(rows[0][0]) if rows else None
 
     def mark_delivered(self, job_id: str) -> None:
         self.table.mark_delivered(job_id)
@@ -311,7 +294,7 @@ class Engine:
         if rec is None or rec.status.finished:
             return False
         if who is not None and (who.platform, who.user) != (rec.who.platform, rec.who.user):
-            raise QuotaExceeded(m.NOT_YOUR_JOB)
+            raise Refusal(m.NOT_YOUR_JOB, rule="owner")
         live = self._live.get(job_id)
         for q in self._queues.values():
             if q.remove(job_id):

@@ -8,6 +8,16 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """Jobs waiting, for the policy's queue caps."""
+
+    total: int  # every backend
+    user: int  # this user's
+    server: int  # this server's
 
 
 class FairQueue:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from chatcanvas.config import Settings
+from chatcanvas.config import Settings, registered_backends
 from chatcanvas.errors import ConfigError
 from chatcanvas.generation.base import Backend
 
@@ -15,8 +15,7 @@ _BUILTIN = {
 
 
 def backend_names() -> list[str]:
-    names = set(_BUILTIN) | {ep.name for ep in entry_points(group="chatcanvas.backends")}
-    return sorted(names)
+    return sorted(set(_BUILTIN) | set(registered_backends()))
 
 
 def backend_class(name: str) -> type[Backend]:

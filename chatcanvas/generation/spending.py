@@ -70,16 +70,11 @@ class SpendLedger:
         self._lock = threading.Lock()
 
     def install(self, engine: Any, settings: Settings) -> None:
-        """Hook into a :class:`chatcanvas.generation.engine.Engine`: check at admission, record when done."""
-
-        def admit(spec: ImageSpec, who: UserRef) -> None:
-            if spec.backend == "openai":
-                self.check(who, spec, settings)
+        """Record each job's cost when it is done (the policy checks the limits before it is queued)."""
 
         def done(rec: Any, images: list[GeneratedImage]) -> None:
             self.record_images(rec.who, rec.id, images)
 
-        engine.admission.append(admit)
         engine.on_done.append(done)
 
     # ------------------------------------------------------------ before
@@ -90,7 +85,7 @@ class SpendLedger:
         Counts what was spent in the period plus the estimates of ``who``'s unfinished openai jobs.
         Returns the estimated cost of ``spec``.
         """
-        from chatcanvas.generation.openai_backend import estimate_cost
+        from chatcanvas.generation.pricing import estimate_cost
 
         cost = estimate_cost(spec, settings) if isinstance(spec, ImageSpec) else float(spec)
         limits = (
@@ -123,7 +118,7 @@ class SpendLedger:
 
     def _pending(self, who: UserRef, scope: str, settings: Settings) -> float:
         """Estimated cost of ``who``'s (or their server's) openai jobs still queued or running."""
-        from chatcanvas.generation.openai_backend import estimate_cost
+        from chatcanvas.generation.pricing import estimate_cost
 
         column, key = ("server_id", who.server) if scope == "server" else ("user_id", who.user)
         rows = self.store.execute(
@@ -242,7 +237,7 @@ def usage_report(store: Store, settings: Settings) -> str:
 
 
 def install(engine: Any, store: Store, settings: Settings) -> SpendLedger:
-    """Check spending limits when an openai job is submitted and record its cost when it is done."""
+    """Record each openai job's cost when it is done; :meth:`SpendLedger.check` is the policy's spending rule."""
     ledger = SpendLedger(store)
     ledger.install(engine, settings)
     return ledger

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
@@ -19,6 +20,14 @@ from chatcanvas.types import Limits
 
 Family = Literal["sd", "dalle"]
 SD_TOKEN_LIMIT = 75  # CLIP reads 77 tokens, two of them are the start and end markers
+
+
+def rough_tokens(text: str) -> int:
+    """A rough CLIP token count when no tokenizer is loaded: words, long words split, punctuation."""
+    n = 0
+    for tok in re.findall(r"[A-Za-z]+|\d|[^\sA-Za-z\d]", text):
+        n += 1 + (len(tok) - 1) // 7 if tok.isalpha() else 1
+    return n
 
 
 class StylePreset(BaseModel):
@@ -89,4 +98,18 @@ def system_prompt(family: Family, limits: Limits) -> str:
         max_pixels=limits.max_pixels,
         styles=names,
         guide=guide(family),
+    )
+
+
+def describe_limits(limits: Limits) -> str:
+    """The limits and style presets, in words (the answer to "what can you do?")."""
+    from chatcanvas import messages as m
+
+    names = ", ".join(p.label.lower() for p in styles().values())
+    return m.REWRITE_SETTINGS.format(
+        max_count=limits.max_count,
+        max_side=limits.max_side,
+        max_pixels=limits.max_pixels,
+        max_steps=limits.max_steps,
+        styles=names,
     )

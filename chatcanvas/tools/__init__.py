@@ -34,7 +34,7 @@ def context_for(
     per_turn: bool = False,
 ) -> ToolContext:
     """A :class:`ToolContext` bound to an Assistant (or an ``AppContext``, whose assistant is used)."""
-    from chatcanvas.bot.offline_rewriter import describe_limits
+    from chatcanvas.prompts import describe_limits
     from chatcanvas.prompts import family_of
 
     assistant = getattr(assistant, "assistant", assistant)

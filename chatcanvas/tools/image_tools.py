@@ -15,9 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chatcanvas import messages as m
 from chatcanvas import prompts
-from chatcanvas.bot.offline_rewriter import fit_size, rough_tokens, size_for
 from chatcanvas.errors import ChatcanvasError
-from chatcanvas.prompts import SD_TOKEN_LIMIT
+from chatcanvas.prompts import SD_TOKEN_LIMIT, rough_tokens
 from chatcanvas.tools.context import ToolContext
 from chatcanvas.types import (
     MAX_PROMPT_CHARS,
@@ -126,12 +125,12 @@ def spec_from_args(
     width, height = args.width, args.height
     if width is not None or height is not None:
         w, h = max(8, width or height or 8), max(8, height or width or 8)
-        nw, nh = fit_size(w, h, lim)
+        nw, nh = lim.fit_size(w, h)
         if (nw, nh) != (w // 8 * 8, h // 8 * 8):
             notes.append(m.CLAMPED_SIZE.format(w=w, h=h, nw=nw, nh=nh))
         width, height = nw, nh
     elif args.aspect and args.aspect != "square":
-        width, height = size_for(Aspect(args.aspect), None, None, ctx.native_side(), lim)
+        width, height = lim.size_for(Aspect(args.aspect), None, None, ctx.native_side())
     seed = None if args.seed is None else min(max(0, args.seed), MAX_SEED)
     negative = args.negative_prompt.strip()
     if ctx.family == "dalle":
@@ -254,7 +253,7 @@ def build_tools(ctx: ToolContext) -> list[BaseTool]:
         return _summary(made, problems, [], f"upscale of {image_id}"), made
 
     async def describe_settings(**kw: Any) -> tuple[str, Artifact]:
-        from chatcanvas.bot.offline_rewriter import describe_limits
+        from chatcanvas.prompts import describe_limits
 
         ctx.tool_calls += 1
         text = ctx.describe() if ctx.describe else describe_limits(ctx.limits)

@@ -71,7 +71,7 @@ def images(events: list[Any]) -> list[Any]:
 async def test_ask_sends_tools_and_system_prompt_and_writes_the_tool_prompt(
     settings: Settings, fake: FakeOpenAI, tmp_path: Path
 ) -> None:
-    from chatcanvas.bot.ask import ask
+    from chatcanvas.cli_ask import ask
 
     prompt = "a tabby cat on a silver spaceship, stars, 35mm photo"
     fake.chat_script.append(tool_call("generate_image", {"prompt": prompt, "aspect": "square"}))
@@ -265,7 +265,7 @@ async def test_dry_run_with_the_llm_prints_specs_and_generates_nothing(
 ) -> None:
     import json
 
-    from chatcanvas.bot.ask import ask
+    from chatcanvas.cli_ask import ask
 
     fake.chat_script.append(
         tool_call(

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from chatcanvas import messages as m
-from chatcanvas.bot.offline_rewriter import OfflineRewriter, rough_tokens, wants_image
+from chatcanvas.bot.offline_rewriter import OfflineRewriter, wants_image
+from chatcanvas.prompts import rough_tokens
 from chatcanvas.config import Settings
 from chatcanvas.generation.metadata import parameters_from_png
 from chatcanvas.prompts import SD_TOKEN_LIMIT
@@ -164,7 +165,7 @@ def test_deterministic() -> None:
 
 
 async def test_ask_without_llm_writes_one_image_per_colour(settings: Settings, tmp_path: Path) -> None:
-    from chatcanvas.bot.ask import ask
+    from chatcanvas.cli_ask import ask
 
     out = tmp_path / "out"
     rc = await ask(settings, "our mug in red, blue and green", out, dry_run=False)
@@ -181,7 +182,7 @@ async def test_ask_without_llm_writes_one_image_per_colour(settings: Settings, t
 async def test_dry_run_prints_json_lines(
     settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from chatcanvas.bot.ask import ask
+    from chatcanvas.cli_ask import ask
 
     rc = await ask(settings, "a wide banner of a lake, 2 of them", tmp_path / "x", dry_run=True)
     assert rc == 0

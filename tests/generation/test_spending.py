@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from chatcanvas.generation.openai_backend import estimate_cost
 from chatcanvas.generation.pricing import DEFAULT_PRICES, Prices
 from chatcanvas.generation.spending import SpendLedger, install, period_bounds, usage_report
 from chatcanvas.store import Store
-from chatcanvas.types import Images, ImageSpec, Place, UserRef
+from chatcanvas.types import Accepted, Images, ImageSpec, Place, Refused, UserRef
+from tests.conftest import outcome
 from tests.fakes.openai_server import FakeOpenAI
 
 HERE = Place(platform="test", channel="c")
@@ -222,8 +224,9 @@ async def test_over_the_limit_is_refused_before_any_request(
     ctx = await build_app(s)
     try:
         SpendLedger(ctx.store).record(ALICE, "earlier", 0.05, "dall-e-3")
-        with pytest.raises(QuotaExceeded, match="You've reached the daily spending limit of \\$0.05"):
-            await ctx.engine.submit(ImageSpec(prompt="a fox"), ALICE, HERE)
+        ev = await outcome(ctx.assistant.run_specs([ImageSpec(prompt="a fox")], ALICE, HERE))
+        assert isinstance(ev, Refused) and ev.rule == "spending"
+        assert "You've reached the daily spending limit of $0.05" in ev.reason
         assert fake.requests == []
         assert ctx.engine.jobs(ALICE) == []  # not even queued
     finally:
@@ -239,10 +242,12 @@ async def test_queued_jobs_count_against_the_limit(
     ctx = await build_app(s, start=False)  # no workers: jobs stay queued
     try:
         ctx.engine._accepting = True
-        await ctx.engine.submit(ImageSpec(prompt="one"), ALICE, HERE)
-        await ctx.engine.submit(ImageSpec(prompt="two"), ALICE, HERE)
-        with pytest.raises(QuotaExceeded, match="would cost about \\$0.04.*spent \\$0.08"):
-            await ctx.engine.submit(ImageSpec(prompt="three"), ALICE, HERE)
+        for prompt in ("one", "two"):
+            ev = await outcome(ctx.assistant.run_specs([ImageSpec(prompt=prompt)], ALICE, HERE))
+            assert isinstance(ev, Accepted)
+        ev = await outcome(ctx.assistant.run_specs([ImageSpec(prompt="three")], ALICE, HERE))
+        assert isinstance(ev, Refused) and ev.rule == "spending"
+        assert re.search(r"would cost about \$0.04.*spent \$0.08", ev.reason)
         assert fake.requests == []
     finally:
         await ctx.aclose()
@@ -285,15 +290,10 @@ async def test_a_tall_dalle3_image_through_the_engine(
         await ctx.aclose()
 
 
-def test_install_adds_the_hooks(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_install_records_cost_when_done(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     class Engine:
-        admission: list[Any] = []
         on_done: list[Any] = []
 
     eng = Engine()
-    s = settings_for(tmp_path, monkeypatch, spend_limit_user_daily=0.0)
-    install(eng, store, s)
-    [admit], [_] = eng.admission, eng.on_done
-    admit(ImageSpec(prompt="x", backend="local"), ALICE)  # the local backend is free
-    with pytest.raises(QuotaExceeded):
-        admit(ImageSpec(prompt="x", backend="openai"), ALICE)
+    install(eng, store, settings_for(tmp_path, monkeypatch))
+    assert len(eng.on_done) == 1  # the limits themselves are the policy's (tests/bot/test_policy.py)
