@@ -14,32 +14,31 @@ import zlib
 
 from chatcanvas import messages as m
 from chatcanvas import prompts
+from chatcanvas.bot.plan import Plan
 from chatcanvas.bot.request_reader import (
     Request,
-    _colours,
     _strip_style_words,
     clean_subject,
+    colour_reply,
     find_count,
     find_style,
     read,
+    read_follow_up,
+    recolour,
 )
 from chatcanvas.bot.rewrite_patterns import (
-    _ASPECT_TAG,
-    _ASPECT_TAG_INLINE,
     _EDIT,
     _EDIT_LEAD,
     _GREETING,
     _HELP,
     _NEGATIVE,
     _ONLY_EDIT,
-    _SEED,
     _SETTINGS,
     DEFAULT_NEGATIVE,
     SD_QUALITY,
     TokenCounter,
     _rx,
 )
-from chatcanvas.bot.plan import Plan
 from chatcanvas.prompts import SD_TOKEN_LIMIT, Family, describe_limits, rough_tokens
 from chatcanvas.types import Aspect, ChatTurn, ImageSpec, Limits
 
@@ -114,7 +113,7 @@ class OfflineRewriter:
             return Plan(reply=m.REWRITE_GREETING)
         if _SETTINGS.search(text) and len(text.split()) <= 12 and not find_count(text):
             return Plan(reply=describe_limits(self.limits))
-        if last and _EDIT.search(text):
+        if last and (_EDIT.search(text) or colour_reply(text)):
             return self._edit(text, last, family)
         if not last and _ONLY_EDIT.match(text):
             return Plan(reply=m.REWRITE_NOTHING_TO_EDIT)
@@ -197,7 +196,8 @@ class OfflineRewriter:
         rx = _rx()
         rest = _EDIT_LEAD.sub("", text).strip(" ,.!")
         req = read(rest or text)
-        colours = _colours(rest, variants=False)  # an edit recolours; "at night" is an added phrase
+        follow = read_follow_up(rest)  # an edit recolours (or names a new product); "at night" is added
+        colours = follow.colours
         new_style = find_style(rest) if rx.style_re.search(rest) else None
         aspect, size, ratio = req.aspect, req.size, req.ratio
         if re.search(r"\bwider\b", text, re.I):
@@ -206,17 +206,17 @@ class OfflineRewriter:
             aspect = Aspect.TALL
         count = req.count or (1 if re.search(r"\b(?:another\s+one|one\s+more)\b", text, re.I) else None)
         negatives = [mt.group("what").strip() for mt in _NEGATIVE.finditer(rest)]
-        extra = _added_phrase(rest)
+        extra = follow.added
         notes: list[str] = []
         specs: list[ImageSpec] = []
         variants: list[str | None] = [*colours] or [None]
         for spec in last[:1] if colours else last:
             for colour in variants:
                 upd: dict[str, object] = {"seed": req.seed, "style": new_style or spec.style}
-                if colour or new_style or extra:
+                if colour or follow.product or new_style or extra:
                     subject = _subject_of(spec, family)
-                    if colour:
-                        subject = _recolour(subject, colour)
+                    if colour or follow.product:
+                        subject = recolour(subject, colour, follow.product)
                     if extra and extra.lower() not in subject.lower():
                         subject = f"{subject}, {extra}"
                     prompt, negative, pnotes = compose(
@@ -246,28 +246,6 @@ class OfflineRewriter:
         return Plan(specs=specs, notes=notes)
 
 
-_EDIT_WORDS = re.compile(
-    r"\b(?:again|instead|wider|taller|bigger|smaller|more|another|one|ones|versions?|images?|pictures?|style|format"
-    r"|please|pls|but|it|them|in|as|a|an|the|colou?r|make|same|thing|to|of|and|with|add|adding|\d+|wide|landscape"
-    r"|portrait|vertical|square|tall|this|time|now)\b",
-    re.I,
-)
-
-
-def _added_phrase(rest: str) -> str:
-    """What an edit adds to the picture ("now with a hat" -> "with a hat"); "" if it only changes settings."""
-    rx = _rx()
-    s = _NEGATIVE.sub("", rest)
-    for pat in (rx.colour_re, rx.style_re, _ASPECT_TAG, _ASPECT_TAG_INLINE, _SEED, rx.count):
-        s = pat.sub(" ", s)
-    s = re.sub(r"\s+", " ", s).strip(" ,.!")
-    if not _EDIT_WORDS.sub(" ", s).strip(" ,.!") or len(s.split()) > 12:
-        return ""
-    s = re.sub(r"^(?:(?:and|also|but|now|in|as)\s+)+", "", s, flags=re.I)
-    s = re.sub(r"^(?:add|adding)\s+", "with ", s, flags=re.I)
-    return s.strip(" ,.")
-
-
 def _subject_of(spec: ImageSpec, family: Family) -> str:
     """Undo :func:`compose`: the subject of a prompt that a style preset (or the default quality) extended."""
     preset = prompts.style(spec.style)
@@ -284,21 +262,6 @@ def _subject_of(spec: ImageSpec, family: Family) -> str:
     ):
         p = re.sub(rf",\s*{re.escape(tail)}(?=,|$)", "", p)
     return p.strip(" ,")
-
-
-def _recolour(subject: str, colour: str) -> str:
-    """Swap the first colour in ``subject`` for ``colour``, or put the colour before the main noun."""
-    rx = _rx()
-    mt = rx.colour_re.search(subject)
-    if mt:
-        return subject[: mt.start()] + colour + subject[mt.end() :]
-    art = re.match(r"^(an?|the)\s+", subject, re.I)
-    if art:
-        article = "a" if art.group(1).lower() == "an" and colour[:1].lower() not in "aeiou" else art.group(1)
-        if art.group(1).lower() == "a" and colour[:1].lower() in "aeiou":
-            article = "an"
-        return f"{article} {colour} {subject[art.end() :]}"
-    return f"{colour} {subject}"
 
 
 _IMAGE_CUE = re.compile(

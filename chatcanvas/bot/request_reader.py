@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from chatcanvas.bot.rewrite_patterns import (
@@ -12,8 +13,11 @@ from chatcanvas.bot.rewrite_patterns import (
     _BARE_IMAGE,
     _CLAUSE_SPLIT,
     _COLON_LIST,
+    _COLOUR_REPLY_LEAD,
+    _COLOUR_REPLY_TAIL,
     _DEICTIC,
     _EACH,
+    _EDIT_WORDS,
     _FILLER,
     _GENERIC,
     _NEGATIVE,
@@ -21,6 +25,7 @@ from chatcanvas.bot.rewrite_patterns import (
     _ONE_PREP,
     _OWNER,
     _PREFIX,
+    _PRODUCT_LEAD,
     _RATIO,
     _SEED,
     _SEP_SPLIT,
@@ -28,10 +33,18 @@ from chatcanvas.bot.rewrite_patterns import (
     _THING_LIST,
     _TIMES,
     ASPECT_TIERS,
+    Phrase,
+    Run,
     _alt,
+    _free_colours,
     _Rx,
     _rx,
     _singular,
+    bare_runs,
+    is_variant,
+    lead_runs,
+    parse_run,
+    phrase_at,
 )
 from chatcanvas.prompts import StylePreset
 from chatcanvas.types import MAX_SEED, Aspect
@@ -115,7 +128,7 @@ def find_style(text: str) -> str | None:
     if named:
         return min(named)[2]
     if rx.product.search(text) and (
-        rx.owned_product.search(text) or rx.run_in.search(text) or re.search(r"\bproducts?\b", text, re.I)
+        rx.owned_product.search(text) or lead_runs(text) or re.search(r"\bproducts?\b", text, re.I)
     ):
         product_design = re.search(
             rf"(?:{rx.product.pattern})\s+(?:designs?|patterns?|prints?|graphics?)\b", text, re.I
@@ -157,7 +170,11 @@ def find_variations(text: str, count: int | None) -> tuple[list[tuple[str, str]]
         if len(items) >= 2 and all(names):
             base = (text[: sm.start()] + text[sm.end() :]).strip(" ,")
             return [(i, base) for i in items], list(names)
-    # 2. "two images: a sunrise and a sunset over the same beach", "3 versions of a dragon: red, green and gold"
+    # 2. a list a colour word opens: "beanie colourways: heather grey / mustard / forest", "in colours: ..."
+    listed = _listed_variations(text, count, rx, named=True)
+    if listed:
+        return listed, []
+    # 3. "two images: a sunrise and a sunset over the same beach", "3 versions of a dragon: red, green and gold"
     cm = _COLON_LIST.match(text) or _ANY_COLON.match(text)
     if cm:
         head = cm.group("head")
@@ -179,13 +196,13 @@ def find_variations(text: str, count: int | None) -> tuple[list[tuple[str, str]]
                     out.append((_label(i), f"{noun} of {i} {tail}".strip()))
                 elif generic:
                     out.append((_label(i), f"{i} {tail}".strip()))
-                elif rx.variant_re.fullmatch(i):
+                elif is_variant(i):
                     out.append((i, f"{head} in {i} {tail}".strip()))
                 else:
                     glue = " " if re.match(rf"(?:{_ONE_PREP})\b", i, re.I) else ": "
                     out.append((_label(i), f"{head}{glue}{i} {tail}".strip()))
             return out, []
-    # 3. "two logos, one with a fox and one with an owl"
+    # 4. "two logos, one with a fox and one with an owl"
     ones = list(_ONE_EACH.finditer(text))
     if len(ones) >= 2:
         head = text[: ones[0].start()].strip(" ,;:")
@@ -196,25 +213,24 @@ def find_variations(text: str, count: int | None) -> tuple[list[tuple[str, str]]
         parts = [re.sub(r"[\s,;]*(?:and|or)?[\s,;]*$", "", p[3:].strip(), flags=re.I) for p in parts]
         if count is None or count == len(parts):
             return [(_label(p), f"{head} {p}".strip()) for p in parts], []
-    # 4. "a mug with our logo in blue and a mug with our logo in green": one clause per colour
+    # 5. "a mug with our logo in blue and a mug with our logo in green": one clause per colour
     clauses = [c for c in _CLAUSE_SPLIT.split(text) if c.strip()]
     if len(clauses) >= 2:
-        with_colour = [(rx.run_in.search(c), c) for c in clauses]
-        if all(mt and len(rx.colour_re.findall(mt.group("run"))) == 1 for mt, _ in with_colour):
-            return [(mt.group("run") if mt else "", c.strip()) for mt, c in with_colour], []
-    # 5. a list of colours, materials or times: "in red, navy and forest green", "red and blue mugs",
-    #    "in leather or suede", "at morning, noon and night" (not "in silver and gold armor": one armor)
-    for pat in (rx.run_in, rx.run_bare, rx.scene_run):
-        for mt in pat.finditer(text):
-            colours = _colours(mt.group("run"))
-            if pat is rx.run_in and (
-                _modifies_noun(text, mt.end("run"), rx) or _one_blend(text, mt, count, rx)
-            ):
-                continue
-            if len(colours) >= 2:
-                a, b = mt.span("run")
-                return [(c, text[:a] + c + text[b:]) for c in colours], []
-    # 6. "4 stickers of a cat, a dog, a fox and an owl": as many things listed as images asked for
+        runs = [(lead_runs(c), c) for c in clauses]
+        if all(r and len(r[0].items) == 1 and r[0].items[0].kind == "colour" for r, _ in runs):
+            return [(c[r[0].start : r[0].end], c.strip()) for r, c in runs], []
+    # 6. a list of colours, materials or times: "in navy, forest green and mustard yellow", "in cognac brown
+    #    and in jet black", "red and blue mugs", "in leather or suede", "at morning, noon and night"
+    #    (not "in silver and gold armor": one armor; not "in red and white stripes": one pattern)
+    listed = _listed_variations(text, count, rx)
+    if listed:
+        return listed, []
+    for mt in rx.scene_run.finditer(text):
+        scenes = [s.group(0) for s in rx.scene_re.finditer(mt.group("run"))]
+        if len(scenes) >= 2:
+            a, b = mt.span("run")
+            return [(c, text[:a] + c + text[b:]) for c in scenes], []
+    # 7. "4 stickers of a cat, a dog, a fox and an owl": as many things listed as images asked for
     if count:
         for mt in _THING_LIST.finditer(text):
             if not re.search(r"(?:^|\bof|:|\bshowing)\s*$", text[: mt.start()], re.I):
@@ -223,17 +239,61 @@ def find_variations(text: str, count: int | None) -> tuple[list[tuple[str, str]]
             if len(things) == count:
                 a, b = mt.span("run")
                 return [(_label(t), text[:a] + t + text[b:]) for t in things], []
-    # 7. "3 fall colours", "in 4 different colours"
+    # 8. "3 fall colours", "in 4 different colours"
     pm = rx.palette.search(text)
     if pm:
         n = _count_value(pm.group("n"), rx)
         pal = rx.palettes.get((pm.group("pal") or "").lower(), rx.palettes[""])
-        if 2 <= n <= len(pal) and not rx.run_in.search(text):
+        if 2 <= n <= len(pal) and not lead_runs(text):
             a, b = pm.span()
             pre = text[:a]
             lead = "" if re.search(r"\bin\s+(?:\w+\s+)?$", pre, re.I) else "in "
             return [(c, re.sub(r"\bin\s+like\s+$", "in ", pre) + lead + c + text[b:]) for c in pal[:n]], []
     return [], []
+
+
+def _listed_variations(text: str, count: int | None, rx: _Rx, named: bool = False) -> list[tuple[str, str]]:
+    """One (label, text) per listed variation, from the first list that lists two or more. ``named``: only
+    lists a colour word opens ("colourways:")."""
+    for run in lead_runs(text):
+        if named and not run.named:
+            continue
+        if (
+            rx.list_not_variants.match(text, run.end)
+            or _one_pattern(text, run, rx)
+            or _modifies_noun(text, run.end, rx)
+            or _one_blend(text, run, count, rx)
+        ):
+            continue
+        items = run_items(text, run)
+        if len(items) >= 2:
+            return [(i, with_item(text, run, _spelled(i, p))) for i, p in zip(items, run.items, strict=True)]
+    if named:
+        return []
+    for run in bare_runs(text):
+        if rx.list_bare_tail.match(text, run.end) and not _one_pattern(text, run, rx):
+            items = run_items(text, run)
+            if len(items) >= 2:
+                return [(i, with_item(text, run, i)) for i in items]
+    return []
+
+
+def _spelled(item: str, phrase: Phrase) -> str:
+    """How a prompt names a listed colour: an everyday word gets "colour" ("slate colour", "forest colour"),
+    so that a picture model paints the colour and not a forest."""
+    if phrase.kind == "colour" and not phrase.sure and len(item.split()) == 1:
+        return f"{item} colour"
+    return item
+
+
+def _one_pattern(text: str, run: Run, rx: _Rx) -> bool:
+    """ "in red and white stripes", "navy and cream gingham": the colours of one pattern, not two images."""
+    last = run.items[-1]
+    if len(run.items) < 2 or not last.colour or last.colour[1] == last.end:
+        return False
+    if any(p.colour is None or p.colour[1] < p.end for p in run.items[:-1]):
+        return False  # "in red stripes or blue stripes": a pattern each
+    return rx.list_not_variants.match(text, last.colour[1]) is not None
 
 
 _AFTER_LIST = frozenset(
@@ -251,30 +311,55 @@ def _modifies_noun(text: str, end: int, rx: _Rx) -> bool:
     word = mt.group(1).lower()
     if word in _AFTER_LIST or word in rx.image_nouns or word.endswith("s") or rx.product.fullmatch(word):
         return False
-    return not rx.variant_re.fullmatch(word)
+    return not is_variant(word)
 
 
-def _one_blend(text: str, mt: re.Match[str], count: int | None, rx: _Rx) -> bool:
+def _one_blend(text: str, run: Run, count: int | None, rx: _Rx) -> bool:
     """ "a sunset in orange and pink" is one sunset in two colours; "our mug in red and blue", "a dragon in red
     or gold", "the same fox in red and in blue" and "2 dragons in red and gold" are one image per colour."""
-    if count or rx.product.search(text) or re.search(r"\bthe\s+same\b", text, re.I):
+    if run.named or count or rx.product.search(text) or re.search(r"\bthe\s+same\b", text, re.I):
         return False
-    run = mt.group("run")
-    if re.search(r"\bor\b|/|\bvs\b|\bversus\b|\b(?:in|at|during)\s", run, re.I):
+    if any(p.kind != "colour" or (p.colour and p.colour[1] < p.end) for p in run.items):
+        return False  # "in emerald velvet and mustard velvet", "in leather or suede": one image each
+    listed = text[run.start : run.end]
+    if re.search(r"\bor\b|/|\bvs\b|\bversus\b|\b(?:in|at|during)\s", listed, re.I):
         return False
-    return not rx.scene_run.search(f"in {run}")
+    return not rx.scene_run.search(f"in {listed}")
 
 
-def _colours(run: str, variants: bool = True) -> list[str]:
-    """The colours (``variants``: also materials, patterns, seasons, times of day) listed in ``run``."""
-    rx = _rx()
-    found = [c.strip() for c in (rx.variant_re if variants else rx.colour_re).findall(run)]
-    if len(found) >= 2:  # "in red, black and white": the pair is two colours here
-        out: list[str] = []
-        for c in found:
-            out.extend(["black", "white"] if c.lower() == "black and white" else [c])
-        return out
-    return found
+def run_items(text: str, run: Run) -> list[str]:
+    """The variations of a list as each image will name them. A material said once goes with every colour
+    ("in black and tan leather": black leather, tan leather); "in black and white" is one two-tone look."""
+    items = [text[p.start : p.end] for p in run.items]
+    first, last = run.items[0], run.items[-1]
+    if (
+        len(items) == 2
+        and sorted(i.lower() for i in items) == ["black", "white"]
+        and re.fullmatch(r"\s*(?:and|&)\s*", text[first.end : last.start], re.I)
+    ):
+        return [text[run.start : run.end]]
+    bare = all(p.kind == "colour" and p.colour and p.colour[1] == p.end for p in run.items[:-1])
+    if len(items) >= 2 and bare and last.kind == "colour" and last.colour and last.colour[1] < last.end:
+        material = text[last.colour[1] : last.end].strip(" -")
+        items = [f"{i} {material}" for i in items[:-1]] + [items[-1]]
+    return items
+
+
+def with_item(text: str, run: Run, item: str) -> str:
+    """``text`` with the list ``run`` replaced by one of its variations. A list a colour word opens
+    ("beanie colourways: heather grey / mustard") becomes "beanie in heather grey"."""
+    if not run.named:
+        return text[: run.start] + item + text[run.end :]
+    counts = _alt(list(_rx().count_words))
+    head = re.sub(rf"(?:[\s,:;]|\b(?:\d+|{counts})\b)*$", "", text[: run.lead], flags=re.I)
+    head = re.sub(r"\b(?:in|with|and|available)\s*$", "", head, flags=re.I).rstrip(" ,:;")
+    tail = text[run.end :]
+    if not head:  # "colourways: navy, sand - for the sneaker"
+        mt = re.match(r"\s*(?:[,:;\u2013\u2014-]\s*)?(?:for|of|on)\s+(?P<what>[^,.;!?]+)(?P<rest>.*)$", tail, re.I)
+        if not mt:
+            return f"{item}{tail}"
+        head, tail = mt.group("what").strip(), mt.group("rest")
+    return f"{head} in {item}{tail}"
 
 
 def read(text: str) -> Request:
@@ -294,6 +379,13 @@ def read(text: str) -> Request:
 # ---------------------------------------------------------------- writing prompts
 
 
+def _no_symbols(text: str) -> str:
+    """Emoji and other pictographs out ("this cap in sage 🙏" -> "this cap in sage")."""
+    return "".join(
+        " " if unicodedata.category(ch) in ("So", "Sk", "Co", "Cs") or ch in "\u200d\ufe0f" else ch for ch in text
+    )
+
+
 def clean_subject(text: str) -> tuple[str, list[str]]:
     """The subject of a request, without chat fluff, counts and format words; plus the "no X" phrases."""
     negatives = [mt.group("what").strip() for mt in _NEGATIVE.finditer(text)]
@@ -303,7 +395,7 @@ def clean_subject(text: str) -> tuple[str, list[str]]:
     s = _ASPECT_TAG_INLINE.sub("", s)
     for _ in range(3):
         s = _ASPECT_TAG.sub("", s)
-    s = re.sub(r"[!?]+", " ", s)
+    s = re.sub(r"[!?]+", " ", _no_symbols(s))
     s = _PREFIX.sub("", s.strip(), count=1)
     found = find_count(s)
     if found:
@@ -344,3 +436,201 @@ def _strip_style_words(subject: str, preset: StylePreset | None) -> str:
     s = re.sub(rf"^(?:an?\s+)?(?:{trig})s?{kinds}(?:\s+of\b|,|\s+(?=\w))\s*", "", subject, flags=re.I)
     s = re.sub(rf"(?:,\s*|\s+)(?:in\s+(?:an?\s+)?)?(?:{trig}){kinds}\s*$", "", s, flags=re.I)
     return s.strip(" ,") or subject
+
+
+# ---------------------------------------------------------------- follow-ups: "same sneaker but in light blue"
+
+
+@dataclass
+class FollowUp:
+    """What a follow-up changes in the last request: its colour (one image per colour listed), its product
+    (when one is named), and a phrase it adds ("now with a hat"). Nothing else of the message goes in."""
+
+    colours: list[str] = field(default_factory=list)
+    product: str | None = None
+    added: str = ""
+
+
+def _colour_run(rest: str) -> Run | None:
+    """The colours a follow-up asks for: a list opened by "in"/"into"/"to", or one the message starts with
+    ("navy instead", "a blue one", "what about burgundy?"); not "with red laces" (that adds laces)."""
+    rx = _rx()
+    for run in lead_runs(rest):
+        if rx.list_not_variants.match(rest, run.end) or not any(p.kind == "colour" for p in run.items):
+            continue
+        return run
+    for mt in re.finditer(r"\bto\s+", rest, re.I):
+        run = parse_run(rest, mt.end(), mt.start())
+        if run and any(p.kind == "colour" and p.sure for p in run.items):
+            return run
+    lead = _COLOUR_REPLY_LEAD.match(rest)
+    at = lead.end() if lead else 0
+    run = parse_run(rest, at, 0)
+    if run and run.items[0].kind == "colour" and not rx.list_not_variants.match(rest, run.end):
+        sure = any(p.sure for p in run.items) or _COLOUR_REPLY_TAIL.fullmatch(rest, run.end) is not None
+        return run if sure else None
+    return None
+
+
+def colour_reply(text: str) -> bool:
+    """Is the message only a colour ("navy pls", "what about burgundy?", "forest green instead thanks!")?"""
+    text = " ".join(text.split())
+    lead = _COLOUR_REPLY_LEAD.match(text)
+    run = parse_run(text, lead.end() if lead else 0)
+    return bool(
+        run
+        and all(p.kind == "colour" for p in run.items)
+        and _COLOUR_REPLY_TAIL.fullmatch(text, run.end)
+    )
+
+
+def read_follow_up(rest: str) -> FollowUp:
+    """Read a follow-up without its leading "now"/"same"/"make it" (``rest``: "sneaker but in light blue and in
+    burgundy please" -> colours light blue, burgundy; product sneaker; nothing added)."""
+    rx = _rx()
+    out = FollowUp()
+    removed: list[tuple[int, int]] = []
+    run = _colour_run(rest)
+    if run:
+        items = zip(run_items(rest, run), run.items, strict=True)
+        out.colours = [_spelled(i, p) for i, p in items if p.kind == "colour"]
+        removed.append((run.lead, run.end))
+    for pm in rx.product.finditer(rest):
+        if any(a <= pm.start() < b for a, b in removed) or pm.group(0).lower() in ("product", "products"):
+            continue
+        before = rest[: pm.start()]
+        for a, b in sorted(removed, reverse=True):
+            before = before[:a] + " " + before[b:] if a < len(before) else before
+        start = pm.start()
+        mat = re.search(rf"(?:(?:{rx.material_re.pattern})\s+)+$", before, re.I)
+        if mat:  # "a canvas sneaker": the material goes with the product
+            start = mat.start()
+            before = before[: mat.start()]
+        if _PRODUCT_LEAD.fullmatch(before):
+            out.product = rest[start : pm.end()]
+            removed.append((0, pm.end()))
+        break
+    out.added = _added_phrase(rest, removed)
+    return out
+
+
+def _added_phrase(rest: str, removed: list[tuple[int, int]]) -> str:
+    """What a follow-up adds to the picture ("now with a hat" -> "with a hat"); "" when it only changes
+    settings, colours or the product. Only a stretch of the message that nothing was cut out of counts."""
+    rx = _rx()
+    keep = list(rest)
+    for a, b in removed:
+        keep[a:b] = ["\0"] * (b - a)
+    text = "".join(keep)
+    for pat in (_NEGATIVE, rx.style_re, _ASPECT_TAG, _ASPECT_TAG_INLINE, _SEED, rx.count):
+        text = pat.sub(lambda mt: "\0" * len(mt.group(0)), text)
+    parts = []
+    for part in text.split("\0"):
+        part = re.sub(r"[^\w\s,.'&-]+", " ", part)  # emoji, "?!"
+        part = re.sub(r"\s+", " ", part).strip(" ,.!")
+        if not _EDIT_WORDS.sub(" ", part).strip(" ,.!&-"):
+            continue
+        part = re.sub(r"^(?:(?:and|also|but|now|then|so|ok|okay)\b[\s,]*)+", "", part, flags=re.I)
+        part = re.sub(
+            r"(?:[\s,]*\b(?:please|pls|plz|thanks|thank\s+you|thx|ty|instead|again|too|now|lol)\b)+$",
+            "",
+            part,
+            flags=re.I,
+        )
+        part = re.sub(r"^(?:add|adding)\s+", "with ", part, flags=re.I)
+        parts.append(part.strip(" ,.&-"))
+    if len(parts) != 1 or len(parts[0].split()) > 12:
+        return ""  # nothing added, or only pieces of a sentence the colours and product were cut out of
+    return parts[0]
+
+
+def recolour(subject: str, colour: str | None, product: str | None = None) -> str:
+    """The last request's subject in ``colour`` (and as ``product``): its colour phrase is replaced (its
+    material kept unless ``colour`` names one), else the colour goes before the product or main noun."""
+    rx = _rx()
+    pm = rx.product.search(subject)
+    if pm and re.search(rf"\b(?:{_PLACE_WORDS})\b", subject[: pm.start()], re.I):
+        pm = None  # "a rose in a vase": the vase is not what the colour is for
+    target = _subject_colour(subject, pm)
+    edits: list[tuple[int, int, str]] = []
+    if colour and target:
+        words = target.colour or (target.start, target.end)
+        a, b = (target.start, target.end) if _names_material(colour) else words
+        edits.append((a, b, colour))
+    if product:
+        if pm:
+            start = pm.start()
+            mat = re.search(rf"(?:(?:{rx.material_re.pattern})\s+)+$", subject[:start], re.I)
+            start = mat.start() if mat else start  # "canvas tote" -> "sneaker": the material was the tote's
+            start = max([start, *(b for a, b, _ in edits if a < pm.start())])
+            edits.append((start, pm.end(), product))
+        else:  # the product replaces what the first part of the subject showed
+            cut = subject.find(",")
+            cut = len(subject) if cut < 0 else cut
+            edits = [(0, cut, f"{colour} {product}" if colour else product)]
+            colour = None
+    if colour and not target:
+        at = pm.start() if pm and not product else None
+        if at is not None:
+            mat = re.search(rf"(?:(?:{rx.material_re.pattern})\s+)+$", subject[:at], re.I)
+            at = mat.start() if mat else at
+            edits.append((at, at, f"{colour} "))
+        elif not product:
+            return _before_noun(subject, colour)
+        else:
+            edits = [(a, b, f"{colour} {t}" if t == product else t) for a, b, t in edits]
+    for a, b, t in sorted(edits, reverse=True):
+        subject = subject[:a] + t + subject[b:]
+    return _fix_articles(subject)
+
+
+_PLACE_WORDS = "in|on|at|with|under|over|beside|near|inside|behind|against|from|next|by|holding|wearing"
+
+
+def _names_material(variation: str) -> bool:
+    p = phrase_at(variation.strip(), 0)
+    return bool(p and p.colour and p.colour[1] < p.end)
+
+
+def _subject_colour(subject: str, pm: re.Match[str] | None) -> Phrase | None:
+    """The colour phrase of a subject that colours its thing: "tote in navy", "a navy canvas tote", "a red
+    rose" (not the "rose" of "a rose in a vase", nor "orange" in "an orange on a plate")."""
+    listed = [p for r in lead_runs(subject) for p in r.items if p.kind == "colour"]
+    if pm:
+        for p in listed:
+            if not subject[pm.end() : p.start].strip(" ") or re.fullmatch(
+                r"\s*in\s+(?:the\s+)?", subject[pm.end() : p.start], re.I
+            ):
+                return p
+    free = [phrase_at(subject, a, listed=False) for a in sorted(_free_colours(subject))]
+    found = [p for p in free if p is not None and p.kind == "colour"]
+    if pm:
+        material = _rx().material_re.pattern
+        for p in found:
+            gap = subject[p.end : pm.start()]
+            if p.end <= pm.start() and re.fullmatch(rf"(?:\s+(?:{material}))*\s+|\s*", gap, re.I):
+                return p
+
+    def first_part(at: int) -> bool:  # not "a dog in the park with an orange ball": the ball is not "it"
+        return not re.search(rf"\b(?:{_PLACE_WORDS})\b", subject[:at], re.I)
+
+    if listed and first_part(lead_runs(subject)[0].lead):
+        return listed[0]
+    for p in found:  # a colour in front of a noun: "a red rose", "an orange cat"
+        nxt = re.match(r"[\s-]+([A-Za-z][\w'-]*)", subject[p.end :])
+        if nxt and nxt.group(1).lower() not in _AFTER_LIST and first_part(p.start):
+            return p
+    return None
+
+
+def _before_noun(subject: str, colour: str) -> str:
+    art = re.match(r"^(an?|the)\s+", subject, re.I)
+    if art:
+        return _fix_articles(f"{art.group(1)} {colour} {subject[art.end() :]}")
+    return f"{colour} {subject}"
+
+
+def _fix_articles(text: str) -> str:
+    """ "a orange" -> "an orange", "an blue" -> "a blue"."""
+    text = re.sub(r"\b([Aa])\s+(?=[aeiouAEIOU]\w)(?!(?:one|uni|use|eu)\w*)", r"\1n ", text)
+    return re.sub(r"\b([Aa])n\s+(?=[^aeiouAEIOU\W]|#)", r"\1 ", text)
