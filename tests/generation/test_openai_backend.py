@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import socket
 import struct
 import threading
 import time
@@ -18,13 +19,9 @@ from chatcanvas.config import Settings
 from chatcanvas.errors import BackendError, ConfigError, ContentPolicyRefusal, JobCancelled, SpecError
 from chatcanvas.generation.base import StepInfo
 from chatcanvas.generation.metadata import parameters_from_png, recipe_from_png
-from chatcanvas.generation.openai_backend import (
-    MODELS,
-    OpenAIBackend,
-    nearest_size,
-    png_insert_text,
-    retry_after_seconds,
-)
+from chatcanvas.generation.openai_backend import OpenAIBackend, png_insert_text
+from chatcanvas.generation.openai_models import MODELS, nearest_size
+from chatcanvas.store import Store
 from chatcanvas.types import ImageSpec, Mode
 from tests.fakes.openai_server import FakeOpenAI, Fault, Recorded, Reply, tiny_png
 
@@ -43,21 +40,10 @@ def make_settings(tmp_path: Path, fake: FakeOpenAI, **kw: Any) -> Settings:
         "data_dir": tmp_path / "data",
         "openai_base_url": fake.base_url,
         "openai_api_key": "sk-test",
-        "openai_backoff_s": 0.0,
         "openai_timeout_s": 10.0,
     }
     base.update(kw)
     return Settings(**base)
-
-
-class Sleeps:
-    """Records the waits the backend asks for (instead of waiting)."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 def pixels(png: bytes) -> tuple[tuple[int, int], str, bytes]:
@@ -138,6 +124,31 @@ async def test_url_response_is_fetched(tmp_path: Path, fake: FakeOpenAI) -> None
     assert img.recipe.revised_prompt == "A green fox."
     assert fake.requests_to(GEN)[0].json["response_format"] == "url"
     assert len(fake.requests_to("/files/fox.png")) == 1
+
+
+async def test_url_download_is_retried_after_a_503(tmp_path: Path, fake: FakeOpenAI) -> None:
+    served = tiny_png(12, 12, (240, 200, 0))
+    answers = [Reply(status=503, body="busy"), Reply(body=served, headers={"Content-Type": "image/png"})]
+    fake.route("GET", "/files/sun.png", lambda rec: answers.pop(0))
+    url = f"http://127.0.0.1:{fake.port}/files/sun.png"
+    fake.images_script.append(Reply(body={"created": 1, "data": [{"url": url}]}))
+    backend = OpenAIBackend(make_settings(tmp_path, fake, openai_response_format="url"))
+
+    [img] = await backend.generate([ImageSpec(prompt="a sunflower")])
+
+    assert pixels(img.png) == pixels(served)
+    assert len(fake.requests_to("/files/sun.png")) == 2
+
+
+async def test_url_download_failing_past_the_budget_says_so(tmp_path: Path, fake: FakeOpenAI) -> None:
+    fake.route("GET", "/files/gone.png", lambda rec: Reply(status=502, body="bad gateway"))
+    url = f"http://127.0.0.1:{fake.port}/files/gone.png"
+    fake.images_script.append(Reply(body={"created": 1, "data": [{"url": url}]}))
+    backend = OpenAIBackend(make_settings(tmp_path, fake, openai_response_format="url", openai_max_retries=1))
+
+    with pytest.raises(BackendError, match="Could not download the image the service made \\(HTTP 502\\)"):
+        await backend.generate([ImageSpec(prompt="a sunflower")])
+    assert len(fake.requests_to("/files/gone.png")) == 2
 
 
 async def test_url_download_over_the_cap_fails_clearly(tmp_path: Path, fake: FakeOpenAI) -> None:
@@ -258,15 +269,24 @@ def test_resolve(tmp_path: Path, fake: FakeOpenAI) -> None:
 # ---------------------------------------------------------------- edits
 
 
+def _upload(tmp_path: Path, img: Image.Image) -> str:
+    """The image stored as an upload in the data dir the tests' settings use; its id."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    store = Store(tmp_path / "data")
+    try:
+        return store.put_upload(buf.getvalue())
+    finally:
+        store.close()
+
+
 def _product(tmp_path: Path) -> tuple[str, str]:
+    """A grey tote with a blue square, and a mask over its left half (white = repaint); their ids."""
     img = Image.new("RGB", (64, 64), (200, 200, 200))
     img.paste((30, 30, 160), (16, 16, 48, 48))
     mask = Image.new("L", (64, 64), 0)
-    mask.paste(255, (0, 0, 32, 64))  # repaint the left half (white = repaint)
-    img_path, mask_path = tmp_path / "tote.png", tmp_path / "mask.png"
-    img.save(img_path)
-    mask.save(mask_path)
-    return str(img_path), str(mask_path)
+    mask.paste(255, (0, 0, 32, 64))
+    return _upload(tmp_path, img), _upload(tmp_path, mask)
 
 
 async def test_gpt_image_1_edit_sends_image_and_mask_as_multipart(tmp_path: Path, fake: FakeOpenAI) -> None:
@@ -291,6 +311,29 @@ async def test_gpt_image_1_edit_sends_image_and_mask_as_multipart(tmp_path: Path
         assert sent_mask.size == (1024, 1024)
         assert alpha.getpixel((100, 500)) == 0  # left half: transparent = repaint
         assert alpha.getpixel((900, 500)) == 255  # right half: kept
+
+
+async def test_edits_are_priced_from_the_edits_table(tmp_path: Path, fake: FakeOpenAI) -> None:
+    img_path, mask_path = _product(tmp_path)
+    settings = make_settings(
+        tmp_path,
+        fake,
+        openai_image_model="dall-e-2",
+        prices={"dall-e-2": {"standard": {"512x512": 0.5}}},  # generations only
+        edit_prices={"dall-e-2": {"standard": {"512x512": 0.03}}},
+    )
+    backend = OpenAIBackend(settings)
+    [made] = await backend.generate([ImageSpec(prompt="a tote", width=512, height=512)])
+    [edited] = await backend.generate(
+        [ImageSpec(prompt="the tote in navy", init_image=img_path, mask_image=mask_path, width=512, height=512)]
+    )
+    assert made.recipe.cost_usd == pytest.approx(0.5)
+    assert edited.recipe.cost_usd == pytest.approx(0.03)
+
+    gpt = OpenAIBackend(make_settings(tmp_path, fake, openai_image_model="gpt-image-1"))
+    [variation] = await gpt.generate([ImageSpec(prompt="the tote in forest green", init_image=img_path)])
+    # medium 1024x1024: the output image ($0.042) plus the init image as 765 input tokens at $10/M
+    assert variation.recipe.cost_usd == pytest.approx(0.042 + 0.00765)
 
 
 async def test_gpt_image_1_variation_without_mask(tmp_path: Path, fake: FakeOpenAI) -> None:
@@ -318,58 +361,64 @@ async def test_dalle2_edit_is_square(tmp_path: Path, fake: FakeOpenAI) -> None:
 # ---------------------------------------------------------------- faults
 
 
-async def test_429_twice_then_200_gives_an_image_honouring_retry_after(
-    tmp_path: Path, fake: FakeOpenAI
-) -> None:
-    fake.faults.append(Fault(status=429, headers={"Retry-After": "2"}, path=GEN))
-    fake.faults.append(Fault(status=429, headers={"retry-after-ms": "250"}, path=GEN))
-    sleeps = Sleeps()
-    backend = OpenAIBackend(make_settings(tmp_path, fake), sleep=sleeps)
-
-    [img] = await backend.generate([ImageSpec(prompt="a fox")])
-
-    assert img.png
-    assert len(fake.requests_to(GEN)) == 3
-    assert sleeps.waits == [2.0, 0.25]
+QUICK = {"retry-after-ms": "10"}  # a server asking for a 10 ms wait: retries without the backoff
 
 
-async def test_retry_after_is_really_waited(tmp_path: Path, fake: FakeOpenAI) -> None:
-    arrivals: list[float] = []
-
-    def stamp(rec: Recorded) -> Reply:
+def stamped(arrivals: list[float]) -> Any:
+    def reply(rec: Recorded) -> Reply:
         arrivals.append(time.monotonic())
         return b64_reply(tiny_png())
 
-    fake.faults.append(Fault(status=429, headers={"Retry-After": "1"}, path=GEN))
-    fake.images_script.append(stamp)
+    return reply
+
+
+async def test_429_with_retry_after_is_retried_after_the_wait_asked_for(
+    tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    arrivals: list[float] = []
+    fake.faults.append(Fault(status=429, headers={"Retry-After": "2"}, path=GEN))
+    fake.faults.append(Fault(status=503, headers={"retry-after-ms": "300"}, path=GEN))
+    fake.images_script.append(stamped(arrivals))
+    backend = OpenAIBackend(make_settings(tmp_path, fake))
+
     start = time.monotonic()
-    await OpenAIBackend(make_settings(tmp_path, fake)).generate([ImageSpec(prompt="a fox")])
-    assert arrivals[0] - start >= 1.0  # a lower bound only: the retry came after the server's Retry-After
+    [img] = await backend.generate([ImageSpec(prompt="a fox")])
+
+    assert img.png and img.recipe.cost_usd == pytest.approx(0.04)
+    assert len(fake.requests_to(GEN)) == 3
+    # A lower bound only: the SDK's own backoff for two retries stays under 1.5 s.
+    assert arrivals[0] - start >= 2.3
+
+
+async def test_500_twice_then_ok_gives_the_image(tmp_path: Path, fake: FakeOpenAI) -> None:
+    served = tiny_png(20, 12, (90, 40, 140))
+    fake.faults.append(Fault(status=500, path=GEN))
+    fake.faults.append(Fault(status=500, path=GEN))
+    fake.images_script.append(b64_reply(served))
+
+    [img] = await OpenAIBackend(make_settings(tmp_path, fake)).generate([ImageSpec(prompt="a plum")])
+
+    assert pixels(img.png) == pixels(served)
+    assert len(fake.requests_to(GEN)) == 3
 
 
 async def test_5xx_past_the_budget_fails_clearly(tmp_path: Path, fake: FakeOpenAI) -> None:
     for _ in range(5):
-        fake.faults.append(Fault(status=503, path=GEN))
-    sleeps = Sleeps()
-    backend = OpenAIBackend(
-        make_settings(tmp_path, fake, openai_max_retries=2, openai_backoff_s=1.0), sleep=sleeps
-    )
+        fake.faults.append(Fault(status=503, headers=QUICK, path=GEN))
+    backend = OpenAIBackend(make_settings(tmp_path, fake, openai_max_retries=2))
 
     with pytest.raises(BackendError, match="The image service is unavailable .*HTTP 503") as err:
         await backend.generate([ImageSpec(prompt="a fox")])
 
     assert not isinstance(err.value, ContentPolicyRefusal)
     assert len(fake.requests_to(GEN)) == 3  # the first try + 2 retries
-    assert len(sleeps.waits) == 2 and 0.75 <= sleeps.waits[0] <= 1.25 and 1.5 <= sleeps.waits[1] <= 2.5
 
 
-async def test_retry_after_past_the_max_wait_gives_up_at_once(tmp_path: Path, fake: FakeOpenAI) -> None:
+async def test_retry_after_longer_than_the_sdk_waits_gives_up_at_once(tmp_path: Path, fake: FakeOpenAI) -> None:
     fake.faults.append(Fault(status=429, headers={"Retry-After": "3600"}, path=GEN))
-    sleeps = Sleeps()
-    backend = OpenAIBackend(make_settings(tmp_path, fake, openai_max_retry_wait_s=30), sleep=sleeps)
-    with pytest.raises(BackendError, match="asked to wait 3600 s"):
-        await backend.generate([ImageSpec(prompt="a fox")])
-    assert sleeps.waits == [] and len(fake.requests_to(GEN)) == 1
+    with pytest.raises(BackendError, match="unavailable .*HTTP 429.*asked to wait 3600 s"):
+        await OpenAIBackend(make_settings(tmp_path, fake)).generate([ImageSpec(prompt="a fox")])
+    assert len(fake.requests_to(GEN)) == 1
 
 
 async def test_insufficient_quota_is_not_retried(tmp_path: Path, fake: FakeOpenAI) -> None:
@@ -377,7 +426,7 @@ async def test_insufficient_quota_is_not_retried(tmp_path: Path, fake: FakeOpenA
         "error": {"message": "You exceeded your current quota.", "type": "x", "code": "insufficient_quota"}
     }
     fake.faults.append(Fault(status=429, body=body, path=GEN))
-    with pytest.raises(BackendError, match="exceeded your current quota"):
+    with pytest.raises(BackendError, match="rejected the request: You exceeded your current quota"):
         await OpenAIBackend(make_settings(tmp_path, fake)).generate([ImageSpec(prompt="a fox")])
     assert len(fake.requests_to(GEN)) == 1
 
@@ -403,6 +452,7 @@ async def test_other_400_is_a_clear_rejection(tmp_path: Path, fake: FakeOpenAI) 
     with pytest.raises(BackendError, match="rejected the request: Invalid size.") as err:
         await OpenAIBackend(make_settings(tmp_path, fake)).generate([ImageSpec(prompt="a fox")])
     assert not isinstance(err.value, ContentPolicyRefusal)
+    assert len(fake.requests_to(GEN)) == 1
 
 
 async def test_bad_key_names_the_variable(tmp_path: Path, fake: FakeOpenAI) -> None:
@@ -421,13 +471,59 @@ async def test_timeout_is_a_clear_failure(tmp_path: Path, fake: FakeOpenAI) -> N
     assert len(fake.requests_to(GEN)) == 1  # a timeout is not retried: the image may have been billed
 
 
-async def test_connection_refused_is_retried_then_unavailable(tmp_path: Path, fake: FakeOpenAI) -> None:
-    settings = make_settings(tmp_path, fake, openai_max_retries=1)
-    fake.stop()
-    sleeps = Sleeps()
-    with pytest.raises(BackendError, match="unavailable \\(could not connect\\)"):
-        await OpenAIBackend(settings, sleep=sleeps).generate([ImageSpec(prompt="a fox")])
-    assert len(sleeps.waits) == 1
+async def test_dropped_connections_are_retried_then_unavailable(tmp_path: Path) -> None:
+    # A server that takes each connection and hangs up before answering.
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        openai_base_url=f"http://127.0.0.1:{listener.getsockname()[1]}/v1",
+        openai_api_key="sk-test",
+        openai_max_retries=1,
+    )
+    try:
+        with pytest.raises(BackendError, match="unavailable \\(could not connect\\)"):
+            await OpenAIBackend(settings).generate([ImageSpec(prompt="a fox")])
+    finally:
+        listener.close()
+    assert len(accepted) == 2  # the first try + 1 retry
+
+
+# ---------------------------------------------------------------- several calls for one request
+
+
+async def test_dalle3_partial_failure_returns_and_charges_only_the_images_made(
+    tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    fake.faults.append(policy_fault("content_policy_violation", "This one was refused."))
+    steps: list[StepInfo] = []
+    backend = OpenAIBackend(make_settings(tmp_path, fake, openai_quality="hd"))
+
+    images = await backend.generate([ImageSpec(prompt="three foxes in the snow", count=3)], steps.append)
+
+    assert len(fake.requests_to(GEN)) == 3
+    assert len(images) == 2
+    assert [i.recipe.cost_usd for i in images] == [0.08, 0.08]
+    assert [(s.step, s.total) for s in steps] == [(1, 3), (2, 3)]
+
+
+async def test_dalle3_every_call_failing_raises_the_failure(tmp_path: Path, fake: FakeOpenAI) -> None:
+    for _ in range(2):
+        fake.faults.append(policy_fault("content_policy_violation", "Refused."))
+    with pytest.raises(ContentPolicyRefusal, match="Refused."):
+        await OpenAIBackend(make_settings(tmp_path, fake)).generate([ImageSpec(prompt="x", count=2)])
+    assert len(fake.requests_to(GEN)) == 2
 
 
 async def test_cancel_from_on_step_stops_the_rest(tmp_path: Path, fake: FakeOpenAI) -> None:
@@ -475,22 +571,13 @@ def test_png_insert_text_replaces_our_keys_and_keeps_the_rest() -> None:
         png_insert_text(b"GIF89a", {"a": "b"})
 
 
-def test_retry_after_parsing() -> None:
-    assert retry_after_seconds({"retry-after": "3"}) == 3.0
-    assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
-    assert retry_after_seconds({}) is None
-    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
-    assert retry_after_seconds({"retry-after": "soon"}) is None
-
-
 async def test_a_transparent_mask_is_taken_as_openai_style(tmp_path: Path, fake: FakeOpenAI) -> None:
     img_path, _ = _product(tmp_path)
     mask = Image.new("RGBA", (64, 64), (255, 255, 255, 255))
     mask.paste((0, 0, 0, 0), (32, 0, 64, 64))  # transparent right half = repaint (OpenAI's convention)
-    mask.save(tmp_path / "openai_mask.png")
     backend = OpenAIBackend(make_settings(tmp_path, fake, openai_image_model="gpt-image-1"))
 
-    spec = ImageSpec(prompt="navy", init_image=img_path, mask_image=str(tmp_path / "openai_mask.png"))
+    spec = ImageSpec(prompt="navy", init_image=img_path, mask_image=_upload(tmp_path, mask))
     await backend.generate([spec])
 
     _, files = fake.requests_to(EDIT)[0].form()

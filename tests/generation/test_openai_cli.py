@@ -34,7 +34,6 @@ def run_cli(tmp_path: Path, fake: FakeOpenAI, *args: str, **env: str) -> subproc
         CHATCANVAS_BACKEND="openai",
         OPENAI_BASE_URL=fake.base_url,
         CHATCANVAS_DATA_DIR=str(tmp_path / "data"),
-        CHATCANVAS_OPENAI_BACKOFF_S="0",
         **env,
     )
     return subprocess.run(

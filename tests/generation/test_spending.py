@@ -11,13 +11,12 @@ import pytest
 
 from chatcanvas.config import Settings, load_settings
 from chatcanvas.errors import ConfigError, QuotaExceeded
-from chatcanvas.generation.openai_backend import estimate_cost
-from chatcanvas.generation.pricing import DEFAULT_PRICES, Prices
+from chatcanvas.generation.pricing import DEFAULT_EDIT_PRICES, DEFAULT_PRICES, Prices, estimate_cost
 from chatcanvas.generation.spending import SpendLedger, install, period_bounds, usage_report
 from chatcanvas.store import Store
 from chatcanvas.types import Accepted, Images, ImageSpec, Place, Refused, UserRef
 from tests.conftest import outcome
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, Fault
 
 HERE = Place(platform="test", channel="c")
 ALICE = UserRef(platform="test", user="alice", server="s1")
@@ -89,6 +88,24 @@ def test_estimate_maps_the_size_first(tmp_path: Path, monkeypatch: pytest.Monkey
     assert estimate_cost(ImageSpec(prompt="x", width=768, height=512, count=3), s) == pytest.approx(0.36)
     s = settings_for(tmp_path, monkeypatch, openai_image_model="gpt-image-1")
     assert estimate_cost(ImageSpec(prompt="x", count=2), s) == pytest.approx(0.084)  # medium by default
+
+
+def test_edits_are_priced_from_the_edits_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = Prices()
+    # gpt-image-1 edits also pay for the init image (input tokens): more than the generation price
+    assert p.per_image("gpt-image-1", "1024x1024", "medium", edit=True) == pytest.approx(0.04965)
+    assert p.per_image("gpt-image-1", "1536x1024", "high", edit=True) == pytest.approx(0.26105)
+    assert p.per_image("dall-e-2", "512x512", None, edit=True) == 0.018
+    assert "dall-e-3" not in DEFAULT_EDIT_PRICES  # it makes no edits
+    with pytest.raises(ConfigError, match="CHATCANVAS_EDIT_PRICES"):
+        p.per_image("dall-e-3", "1024x1024", "standard", edit=True)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CHATCANVAS_EDIT_PRICES", '{"gpt-image-1": {"medium": {"1024x1024": 0.07}}}')
+    s = load_settings().model_copy(update={"openai_image_model": "gpt-image-1"})
+    variation = ImageSpec(prompt="the tote in forest green", init_image="tote.png", count=2)
+    assert estimate_cost(variation, s) == pytest.approx(0.14)
+    assert estimate_cost(ImageSpec(prompt="a tote", count=2), s) == pytest.approx(0.084)  # generations
 
 
 # ---------------------------------------------------------------- periods
@@ -209,7 +226,6 @@ def engine_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeO
         monkeypatch,
         backend="openai",
         openai_base_url=fake.base_url,
-        openai_backoff_s=0.0,
         batch_wait_ms=0,
         **kw,
     )
@@ -270,6 +286,26 @@ async def test_a_done_job_records_its_cost_with_who_asked(
             ("test", "alice", 2, pytest.approx(0.16))
         ]
         assert len(fake.requests_to("/v1/images/generations")) == 2
+    finally:
+        await ctx.aclose()
+
+
+async def test_a_partial_dalle3_failure_charges_only_the_images_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeOpenAI
+) -> None:
+    from chatcanvas.app import build_app
+
+    body = {"error": {"message": "Refused by the safety system.", "code": "content_policy_violation"}}
+    fake.faults.append(Fault(status=400, body=body, path="/v1/images/generations"))
+    ctx = await build_app(engine_settings(tmp_path, monkeypatch, fake))
+    try:
+        rec = await ctx.engine.submit(ImageSpec(prompt="three foxes in the snow", count=3), ALICE, HERE)
+        events = [ev async for ev in ctx.engine.follow(rec.id)]
+        assert isinstance(events[-1], Images)
+        assert len(events[-1].images) == 2
+        assert len(fake.requests_to("/v1/images/generations")) == 3
+        rows = SpendLedger(ctx.store).report()
+        assert [(r.user, r.images, r.total) for r in rows] == [("alice", 2, pytest.approx(0.08))]
     finally:
         await ctx.aclose()
 
