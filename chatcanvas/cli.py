@@ -33,7 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--init-image", type=Path, help="start from this image (image-to-image)")
     g.add_argument("--strength", type=float, default=0.75, help="how far to move from the init image (0-1)")
     g.add_argument("--mask", type=Path, help="inpaint where this mask is white")
-    g.add_argument("--from-png", type=Path, help="make the image in this PNG's recipe again")
+    g.add_argument("--from-png", type=Path, help="make the image in this PNG's recipe again (ours or A1111's)")
+    g.add_argument("--sampler", help='an AUTOMATIC1111 sampler name, e.g. "Euler a", "DPM++ 2M Karras"')
+    g.add_argument("--schedule", help="schedule type: Karras, Exponential, SGM Uniform")
+    g.add_argument("--hires", type=float, metavar="SCALE", help="hires fix: draw, enlarge by SCALE, refine")
+    g.add_argument("--hires-steps", type=int, metavar="N", help="steps of the hires pass (default: --steps)")
+    g.add_argument("--hires-denoise", type=float, metavar="D", help="denoising strength of the hires pass (0.7)")
 
     a = sub.add_parser("ask", help="one chat turn through the assistant (rewriter + tools + backend)")
     a.add_argument("text")
@@ -55,13 +60,44 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("-n", type=int, default=20)
 
     sub.add_parser("usage", help="spending on the OpenAI image API, by user")
+
+    au = sub.add_parser("audit", help="recent refused requests: who, where, when, which rule")
+    au.add_argument("--limit", type=int, default=50, help="how many (newest first)")
+    au.add_argument("--rule", help="only this rule or its family, e.g. moderation, blocked_terms")
+    au.add_argument("--json", action="store_true", help="one JSON object a line")
+
+    vf = sub.add_parser("verify", help="check images' Content Credentials and watermark (exit 0: all ours)")
+    vf.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    vf.add_argument("--json", action="store_true", help="print the reports as JSON")
+
+    sub.add_parser("loras", help="the LoRA files in CHATCANVAS_LORA_DIR (use them as <lora:name:weight>)")
+
+    up = sub.add_parser("upscale", help="enlarge an image 2x or 4x (CHATCANVAS_UPSCALER, else Lanczos)")
+    up.add_argument("file", type=Path, metavar="FILE")
+    up.add_argument("--scale", type=int, choices=[2, 4], default=2)
+    up.add_argument("--denoise", type=float, help="image-to-image pass after enlarging (0: none)")
+    for sp in (up, op := sub.add_parser("outpaint", help="extend an image: zoom out, pan, banner")):
+        sp.add_argument("-o", "--out", type=Path, help="output PNG; default: <image id>.png here")
+        sp.add_argument("--seed", type=int)
+        sp.add_argument("--steps", type=int)
+        sp.add_argument("--model", help="diffusers folder, .safetensors file or hub id")
+    op.add_argument("file", type=Path, metavar="FILE")
+    for side in ("left", "right", "up", "down"):
+        op.add_argument(f"--{side}", type=int, default=0, metavar="PX", help=f"pixels to add {side}")
+    op.add_argument("--zoom-out", type=float, choices=[1.5, 2.0], help="the canvas 1.5x or 2x, image centred")
+    op.add_argument("--banner", action="store_true", help="widen (or heighten) to a 3:1 banner")
+    op.add_argument("--prompt", help="what to paint around it (default: the image's own prompt)")
+    op.add_argument("--strength", type=float, default=0.9, help="how freely the new area is painted (0-1)")
     return p
 
 
 def _settings(**overrides: Any) -> Settings:
+    from chatcanvas import provenance
     from chatcanvas.config import load_settings
 
-    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    provenance.configure(settings)  # the images this process writes are signed under these settings
+    return settings
 
 
 def _cli_user() -> Any:
@@ -93,16 +129,7 @@ async def _generate(args: argparse.Namespace) -> int:
 
     overrides: dict[str, Any] = {"model": args.model, "backend": args.backend}
     if args.from_png:
-        from chatcanvas.generation.diffusers_backend import resolve_model_ref
-        from chatcanvas.generation.metadata import recipe_from_png
-
-        recipe = recipe_from_png(args.from_png.read_bytes())
-        spec = spec_from_recipe(recipe)
-        if recipe.backend == "local" and not args.model:
-            overrides["model"] = (
-                None if resolve_model_ref(recipe.model) == resolve_model_ref("") else recipe.model
-            )
-        overrides["backend"] = args.backend or recipe.backend
+        spec = _spec_from_png(args, overrides, spec_from_recipe)
     else:
         if not args.prompt:
             raise SpecError("Give a prompt, or --from-png FILE.")
@@ -125,6 +152,7 @@ async def _generate(args: argparse.Namespace) -> int:
                 init_image=str(args.init_image) if args.init_image else None,
                 mask_image=str(args.mask) if args.mask else None,
                 strength=args.strength,
+                **_sampling_args(args),
             )
         except ValueError as exc:
             raise SpecError(_first_error(exc)) from None
@@ -133,24 +161,88 @@ async def _generate(args: argparse.Namespace) -> int:
                 raise SpecError(f"No such file: {f}")
     settings = _settings(**overrides)
     _demo_notice(settings)
-    if spec.init_image:
-        from chatcanvas.images import load_upload
-
-        load_upload(Path(spec.init_image).read_bytes(), settings)  # noqa: ASYNC240 - before any work starts
     ctx = await build_app(settings)
     try:
         who, where = _cli_user()
+        if not args.from_png and (args.init_image or args.mask):
+            spec = await _import_local_images(ctx.store, spec, args, settings, who, where)
         out = TerminalRenderer(args.out, out_is_file=bool(args.out and args.out.suffix))
         return await out.consume(ctx.assistant.generate(spec, who, where), expected=spec.count)
     finally:
         await ctx.aclose()
 
 
+async def _import_local_images(
+    store: Any, spec: Any, args: argparse.Namespace, settings: Settings, who: Any, where: Any
+) -> Any:
+    """``--init-image`` / ``--mask`` files into the store (checked, metadata stripped); the spec takes ids."""
+    from chatcanvas.images import import_image_file
+
+    update = {}
+    for field, path in (("init_image", args.init_image), ("mask_image", args.mask)):
+        if path is not None:
+            update[field] = await asyncio.to_thread(
+                import_image_file, store, path, settings, owner=who, place=where
+            )
+    return spec.model_copy(update=update)
+
+
+def _sampling_args(args: argparse.Namespace) -> dict[str, Any]:
+    """--sampler, --schedule, --hires, --hires-steps, --hires-denoise as given (ImageSpec fields)."""
+    given = {
+        "sampler": args.sampler,
+        "schedule": args.schedule,
+        "hires_scale": args.hires,
+        "hires_steps": args.hires_steps,
+        "hires_denoise": args.hires_denoise,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _spec_from_png(args: argparse.Namespace, overrides: dict[str, Any], spec_from_recipe: Any) -> Any:
+    """The request in ``--from-png FILE`` (ours exactly, A1111's field by field); prints what is not honoured.
+
+    Options given with it (--seed, --steps, --guidance, --sampler, --hires, ...) take precedence.
+    """
+    from chatcanvas import messages as m
+    from chatcanvas.config import load_settings
+    from chatcanvas.errors import SpecError
+    from chatcanvas.generation.diffusers_backend import resolve_model_ref
+    from chatcanvas.generation.metadata import model_matches, request_from_png
+    from chatcanvas.types import ImageSpec
+
+    try:
+        req = request_from_png(args.from_png.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"--from-png {args.from_png}: {exc}") from None
+    overrides["backend"] = args.backend or req.backend
+    skipped = list(req.not_honoured)
+    if overrides["backend"] == "local" and not args.model:
+        if req.exact:
+            overrides["model"] = None if resolve_model_ref(req.model) == resolve_model_ref("") else req.model
+        elif req.model and not model_matches(req.model, req.model_hash, load_settings().model_ref):
+            skipped.insert(0, f"Model: {req.model}" + (f" [{req.model_hash}]" if req.model_hash else ""))
+    fields = dict(req.spec)
+    if req.recipe is not None:  # our own recipe: everything the assistant carries, then ours on top
+        fields = {**spec_from_recipe(req.recipe).model_dump(), **fields}
+    fields.update({k: v for k, v in (("seed", args.seed), ("steps", args.steps), ("guidance", args.guidance)) if v is not None})
+    fields.update(_sampling_args(args))
+    try:
+        spec = ImageSpec(**fields)
+    except ValueError as exc:
+        raise SpecError(_first_error(exc)) from None
+    if skipped:
+        print(m.FROM_PNG_NOT_HONOURED.format(fields="; ".join(skipped)), file=sys.stderr)
+    return spec
+
+
 def _first_error(exc: Exception) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
         e = errors()[0]
-        return f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        loc = ".".join(str(x) for x in e["loc"])
+        return f"{loc}: {msg}" if loc else msg
     return str(exc)
 
 
@@ -320,7 +412,101 @@ async def _usage(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _audit(args: argparse.Namespace) -> int:
+    from chatcanvas.safety.audit import format_refusals, refusals
+    from chatcanvas.store import Store
+
+    settings = _settings()
+    store = Store(settings.data_dir)
+    try:
+        out = format_refusals(refusals(store, limit=args.limit, rule=args.rule), as_json=args.json)
+        if out:
+            print(out)
+    finally:
+        store.close()
+    return 0
+
+
+async def _verify(args: argparse.Namespace) -> int:
+    from chatcanvas.provenance.render import verify_files
+
+    settings = _settings()
+    return await asyncio.to_thread(verify_files, args.files, as_json=args.json, out=sys.stdout, settings=settings)
+
+
+async def _loras(args: argparse.Namespace) -> int:
+    from chatcanvas import messages as m
+    from chatcanvas.generation.lora import available_loras, describe
+
+    settings = _settings()
+    if settings.lora_dir is None:
+        print(m.LORA_LIST_UNSET, file=sys.stderr)
+        return 1
+    files = available_loras(settings)
+    for f in files.values():
+        print(describe(f))
+    if not files:
+        print(m.LORA_LIST_EMPTY.format(folder=settings.lora_dir), file=sys.stderr)
+    return 0
+
+
+async def _enlarge(args: argparse.Namespace) -> int:
+    """``upscale`` and ``outpaint``: the file is stored as an upload, then one job through the engine."""
+    from chatcanvas.adapters.terminal import TerminalRenderer
+    from chatcanvas.app import build_app
+    from chatcanvas.errors import SpecError
+    from chatcanvas.generation import outpaint, upscale
+    from chatcanvas.generation.metadata import recipe_from_png
+    from chatcanvas.images import import_image_file, load_upload
+    from chatcanvas.types import Margins
+
+    if not args.file.is_file():
+        raise SpecError(f"No such file: {args.file}")
+    settings = _settings(model=args.model, backend="local")
+    data = args.file.read_bytes()  # noqa: ASYNC240 - a small local file, before any work starts
+    size = load_upload(data, settings).size
+    try:
+        recipe = recipe_from_png(data)
+    except ValueError:
+        recipe = None
+    ctx = await build_app(settings)
+    try:
+        who, where = _cli_user()
+        ref = await asyncio.to_thread(import_image_file, ctx.store, args.file, settings, owner=who, place=where)
+        if args.command == "upscale":
+            spec = upscale.upscale_spec(ref, size, args.scale, settings, recipe, args.denoise, args.seed)
+        else:
+            w, h = size
+            if args.zoom_out:
+                margins = outpaint.zoom_out_margins(w, h, args.zoom_out)
+            elif args.banner:
+                margins = outpaint.banner_margins(w, h)
+            else:
+                margins = Margins(left=args.left, right=args.right, up=args.up, down=args.down)
+            spec = outpaint.outpaint_spec(
+                ref,
+                size,
+                margins,
+                settings,
+                recipe,
+                args.prompt,
+                fit=False,
+                seed=args.seed,
+                strength=args.strength,
+                steps=args.steps,
+            )
+        if args.steps is not None:
+            spec = spec.model_copy(update={"steps": args.steps})
+        out = TerminalRenderer(args.out, out_is_file=bool(args.out and args.out.suffix))
+        return await out.consume(ctx.assistant.run_specs([spec], who, where), expected=1)
+    finally:
+        await ctx.aclose()
+
+
 COMMANDS = {
+    "loras": _loras,
+    "upscale": _enlarge,
+    "outpaint": _enlarge,
     "generate": _generate,
     "ask": _ask,
     "chat": _chat,
@@ -328,6 +514,8 @@ COMMANDS = {
     "jobs": _jobs,
     "history": _history,
     "usage": _usage,
+    "audit": _audit,
+    "verify": _verify,
 }
 
 
@@ -350,6 +538,9 @@ def main(argv: list[str] | None = None) -> int:
     from chatcanvas.errors import ChatcanvasError
 
     try:
+        from chatcanvas.safety.redact import install_redaction
+
+        install_redaction(_settings())  # no token or key reaches a log line from here on
         return asyncio.run(COMMANDS[args.command](args))
     except ChatcanvasError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chatcanvas import messages as m
@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     default_size: str | None = None  # "WxH" or "N"; unset: the model's native size
     default_guidance: float | None = Field(None, ge=0, le=30)
     data_dir: Path = Field(default_factory=_default_data_dir)
+    # LoRA, upscaling (generation/lora.py, generation/upscale.py)
+    lora_dir: Path | None = None  # LoRA files, activated by <lora:name:weight> in a prompt
+    upscaler: Path | None = None  # an ESRGAN-family .pth/.safetensors (loaded with spandrel); unset: Lanczos
+    upscale_denoise: float = Field(0.2, ge=0, le=0.6)  # image-to-image pass after enlarging; 0: none
+    # samplers, single-file checkpoints, memory (generation/samplers.py, generation/model_loading.py)
+    default_sampler: str | None = None  # an A1111 sampler name, e.g. "Euler a"; unset: the model's own
+    default_schedule: str | None = None  # Karras, Exponential, SGM Uniform; unset: the sampler's spacing
+    single_file_config: str | None = None  # diffusers folder (or LDM .yaml) of a single file's family
+    attention_slicing: bool = False  # less memory, a little slower
+    vae_tiling: bool = False  # decode large images tile by tile
+    cpu_offload: bool = False  # keep models in RAM, move each to the GPU while it runs (accelerate)
 
     # ---- limits
     max_side: int = Field(1024, ge=8, le=4096)
@@ -67,6 +78,7 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(1000, ge=10, le=4000)
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     max_upload_pixels: int = Field(4096 * 4096, ge=64 * 64)
+    max_upscale_pixels: int = Field(4096 * 4096, ge=64 * 64)  # an upscaled image's output size
 
     # ---- job engine
     workers: int = Field(1, ge=1, le=16)
@@ -152,6 +164,13 @@ class Settings(BaseSettings):
     audit_text: bool = False  # keep the refused text in the audit log
     image_url_ttl_s: int = Field(3600, ge=1)  # lifetime of a signed image URL
 
+    # ---- provenance (chatcanvas/provenance/): C2PA Content Credentials and the invisible watermark
+    provenance: bool = True  # off: images carry neither (nothing then says a model made them)
+    watermark: bool = True  # off: Content Credentials only, no watermark in the pixels
+    c2pa_cert: str | None = None  # PEM chain (file or text); unset: a self-issued one in the data dir
+    c2pa_key: str | None = Field(None, validate_default=True)  # its ES256 private key (file or text)
+    c2pa_trust_anchors: str | None = None  # PEM root certificates verify trusts (file or text)
+
     _csv_fields = field_validator(
         "api_keys",
         "slack_channels",
@@ -171,6 +190,27 @@ class Settings(BaseSettings):
         if v not in names:
             raise ValueError(f"unknown backend {v!r}; registered: {', '.join(names)}")
         return v
+
+    @field_validator("c2pa_key")
+    @classmethod
+    def _cert_and_key(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if bool(v) != bool(info.data.get("c2pa_cert")):
+            raise ValueError(m.C2PA_NEEDS_BOTH)
+        return v or None
+
+    @field_validator("default_sampler")
+    @classmethod
+    def _sampler(cls, v: str | None) -> str | None:
+        from chatcanvas.generation.samplers import canonical
+
+        return canonical(v, None)[0] if v else None
+
+    @field_validator("default_schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        from chatcanvas.generation.samplers import canonical
+
+        return canonical(None, v)[1] if v else None
 
     @field_validator("default_size")
     @classmethod

@@ -96,6 +96,9 @@ UNKNOWN_COLOUR = "I don't know the colour {name!r}. Did you mean {suggestions}? 
 UNKNOWN_COLOUR_NO_SUGGESTION = (
     "I don't know the colour {name!r}. Use a colour name (navy, forest green, dusty rose) or a hex code like #e07b39."
 )
+ONE_COLOUR_PER_VARIATION = "{text!r} names several colours ({colours}); give each colour as its own variation."
+COLOURWAY_NEEDS_COLOUR = "A colourway needs the product photo and a colour (ImageSpec.colourway with its hex)."
+MATERIAL_NEEDS_COLOUR = "Say which colour {text!r} should be in, e.g. \"tan leather\"."
 UNSUPPORTED_MEDIA = "Please upload a PNG, JPEG or WebP image (got {content_type})."
 UPLOAD_MISSING = 'Attach the product photo as the form field "image".'
 API_KEY_MISSING = 'This server needs an API key: send it as "Authorization: Bearer <key>".'
@@ -252,3 +255,60 @@ SINGLE_FILE_OFFLINE = (
     "(e.g. a saved stable-diffusion-v1-5 or stable-diffusion-xl-base-1.0), or load it once while online."
 )
 CPU_OFFLOAD_NEEDS_ACCELERATE = "CHATCANVAS_CPU_OFFLOAD needs the accelerate package: pip install accelerate."
+SIGNING_KEY_BROKEN = "The image URL signing key {path} is not a key chatcanvas wrote; delete it and a new one is made."
+
+# ---- provenance: C2PA Content Credentials and the invisible watermark (provenance/)
+C2PA_MISSING = (
+    "Content Credentials need the c2pa-python package: pip install 'c2pa-python>=0.38,<0.39' "
+    "(or set CHATCANVAS_PROVENANCE=off to make images without them)."
+)
+C2PA_CREDENTIAL_UNREADABLE = "Bad setting {var}: cannot read {path} ({error})."
+C2PA_CREDENTIAL_BAD = (
+    "The C2PA signing credentials can't be used ({detail}). CHATCANVAS_C2PA_CERT must be a PEM certificate "
+    "chain (signing certificate first) and CHATCANVAS_C2PA_KEY its ES256 (P-256) private key."
+)
+C2PA_NEEDS_BOTH = "set CHATCANVAS_C2PA_CERT and CHATCANVAS_C2PA_KEY together, or neither"
+C2PA_SIGN_FAILED = (
+    "Could not sign the image's Content Credentials ({detail}). Set CHATCANVAS_PROVENANCE=off to make images "
+    "without them."
+)
+VERIFY_OURS = "Made by a model with chatcanvas ({model}): Content Credentials valid, signed by {signer} ({trust})."
+VERIFY_OTHER = "Content Credentials valid, but made by {generator}, not chatcanvas; signed by {signer} ({trust})."
+VERIFY_ALTERED = "Altered after signing: the pixels or metadata are not the ones {generator} signed."
+VERIFY_INVALID = "Content Credentials present but not valid."
+VERIFY_ABSENT = "No Content Credentials."
+VERIFY_UNREADABLE = "Can't check this file: {reason}"
+VERIFY_TRUSTED = "a trusted signer"
+VERIFY_UNTRUSTED = "untrusted signer: self-issued or not on a trust list given to this reader"
+VERIFY_WATERMARK_FOUND = "The chatcanvas watermark is in the pixels."
+VERIFY_WATERMARK_NONE = "No chatcanvas watermark in the pixels."
+VERIFY_WATERMARK_SMALL = "Too small to carry the watermark."
+
+# ---- LoRA, upscaling, outpainting (generation/lora.py, upscale.py, outpaint.py)
+LORA_MISSING = "No LoRA named {names} in {folder}. Available: {known}. (`chatcanvas loras` lists them.)"
+LORA_NONE_AVAILABLE = "none"
+LORA_DIR_UNSET = "The prompt asks for LoRA {names}, but no LoRA folder is set: set CHATCANVAS_LORA_DIR."
+LORA_BAD_WEIGHT = "Can't read the weight in {tag}; write it like <lora:name:0.8>."
+LORA_UNREADABLE = "Could not load LoRA {name}: {detail}. Is it a LoRA for this model?"
+LORA_NEEDS_PEFT = "LoRA needs the peft package: pip install 'chatcanvas[local]' (or pip install peft)."
+LORA_LIST_EMPTY = "No LoRA files in {folder}."
+LORA_LIST_UNSET = "No LoRA folder: set CHATCANVAS_LORA_DIR to a folder of .safetensors LoRA files."
+UPSCALE_TOO_BIG = (
+    "Upscaling {w}x{h} by {scale} would make {nw}x{nh} ({pixels} pixels); the limit is {limit} pixels "
+    "(CHATCANVAS_MAX_UPSCALE_PIXELS)."
+)
+UPSCALE_BAD_SCALE = "Upscale by 2 or 4, not {scale}."
+UPSCALER_NEEDS_SPANDREL = (
+    "CHATCANVAS_UPSCALER is set, which needs the spandrel package: pip install 'chatcanvas[upscale]'."
+)
+UPSCALER_NOT_FOUND = "CHATCANVAS_UPSCALER={path}: no such file."
+UPSCALER_UNREADABLE = "CHATCANVAS_UPSCALER={path} is not an upscaler spandrel can read: {detail}"
+OUTPAINT_NOTHING = "Say how far to extend the image: --left/--right/--up/--down PX, --zoom-out or --banner."
+OUTPAINT_TOO_BIG = (
+    "Extending {w}x{h} to {nw}x{nh} goes past the size limit ({why}); extend by less, or raise "
+    "CHATCANVAS_MAX_SIDE / CHATCANVAS_MAX_PIXELS."
+)
+OUTPAINT_BAD_ZOOM = "Zoom out by 1.5 or 2, not {zoom}."
+NO_SUCH_FILE = "No such file: {path}"
+DISCORD_SPLIT_UPLOAD = "-# Sent in {n} messages: Discord takes at most {limit} MiB per message."
+VERIFY_UPLOAD_MISSING = 'Send the image as the form field "image", or as the request body (Content-Type image/png).'

@@ -75,6 +75,26 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Margins(_Frozen):
+    """Pixels to add on each side of an image (outpainting)."""
+
+    left: Annotated[int, Field(ge=0, le=MAX_SIDE)] = 0
+    right: Annotated[int, Field(ge=0, le=MAX_SIDE)] = 0
+    up: Annotated[int, Field(ge=0, le=MAX_SIDE)] = 0
+    down: Annotated[int, Field(ge=0, le=MAX_SIDE)] = 0
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in self.model_dump().items() if v)
+
+
+class Colourway(_Frozen):
+    """A product recoloured (generation/colourway.py): the colour as asked, the sRGB used, a material."""
+
+    colour: Annotated[str, Field(min_length=1, max_length=60)]  # as asked: "forest green", "#e07b39"
+    hex: Annotated[str, Field(pattern=r"^#[0-9a-f]{6}$")]
+    material: Annotated[str, Field(max_length=60)] | None = None  # "leather", "with a floral print"
+
+
 class ImageSpec(_Frozen):
     """What to draw. ``None`` fields take the backend's or the settings' defaults."""
 
@@ -98,6 +118,28 @@ class ImageSpec(_Frozen):
     hires_scale: Annotated[float, Field(ge=1.0, le=4.0)] | None = None  # hires fix: upscale by this
     hires_steps: Annotated[int, Field(ge=0, le=MAX_STEPS)] | None = None  # 0/None: as many as steps
     hires_denoise: Annotated[float, Field(gt=0.0, le=1.0)] | None = None  # None: 0.7, as A1111
+    # A1111 prompt features, enlarging and outpainting (generation/prompt_weighting.py, lora.py,
+    # upscale.py, outpaint.py): LoRA tags and weights live in the prompt itself
+    clip_skip: Annotated[int, Field(ge=1, le=4)] | None = None  # A1111 "Clip skip"; 1/None: last layer
+    upscale_by: Literal[2, 4] | None = None  # enlarge init_image by this factor (no new composition)
+    outpaint: Margins | None = None  # extend init_image by these many pixels on each side
+    # Product colourways: init_image's product (mask_image, else found) recoloured exactly, at the
+    # photo's own size; with a material, then a light inpainting pass (local backend)
+    colourway: Colourway | None = None
+
+    @model_validator(mode="after")
+    def _enlarging_needs_image(self) -> ImageSpec:
+        if (self.upscale_by or self.outpaint) and not self.init_image:
+            raise ValueError("upscaling and outpainting need an init image")
+        if self.upscale_by and self.outpaint:
+            raise ValueError("upscale and outpaint are separate requests")
+        return self
+
+    @model_validator(mode="after")
+    def _colourway_needs_image(self) -> ImageSpec:
+        if self.colourway and not self.init_image:
+            raise ValueError("a colourway needs the product photo as init image")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -295,6 +337,14 @@ class Recipe(_Frozen):
     hires_upscaler: str | None = None
     first_pass_width: int | None = None
     first_pass_height: int | None = None
+    clip_skip: int | None = None  # A1111 "Clip skip" (> 1 only)
+    lora_hashes: str | None = None  # A1111 "Lora hashes": "name: hash, other: hash"
+    upscale_by: int | None = None  # A1111 "Postprocess upscale by"
+    upscaler: str | None = None  # A1111 "Postprocess upscaler": the ESRGAN file's name, or Lanczos
+    outpaint: str | None = None  # "left 32, up 64": what was added around init_image
+    watermark: str | None = None  # the invisible watermark: "dwtDct CCAI", "skipped, too small" or "off"
+    colourway: Colourway | None = None  # the colour asked and the sRGB used (+ material)
+    colour_delta_e: float | None = None  # CIEDE2000 of the product's median colour to colourway.hex
 
 
 class GeneratedImage(BaseModel):

@@ -23,8 +23,10 @@ from PIL import Image
 from chatcanvas import messages as m
 from chatcanvas.config import DEMO_MODEL_DIR, Settings
 from chatcanvas.errors import ModelLoadError
+from chatcanvas.generation import hires, lora, prompt_weighting, samplers
 from chatcanvas.generation.base import Backend, StepCallback, StepInfo
 from chatcanvas.generation.metadata import png_with_recipe
+from chatcanvas.generation.model_loading import apply_memory_options, load_single_file, native_size_of_file
 from chatcanvas.types import GeneratedImage, ImageSpec, Mode, Recipe
 
 if TYPE_CHECKING:
@@ -33,16 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEMO_NAME = "chatcanvas-demo"
-SAMPLERS = {
-    "DPMSolverMultistepScheduler": "DPM++ 2M",
-    "EulerDiscreteScheduler": "Euler",
-    "EulerAncestralDiscreteScheduler": "Euler a",
-    "DDIMScheduler": "DDIM",
-    "PNDMScheduler": "PLMS",
-    "LMSDiscreteScheduler": "LMS",
-    "UniPCMultistepScheduler": "UniPC",
-    "LCMScheduler": "LCM",
-}
 PREVIEW_EVERY = 4
 
 
@@ -95,7 +87,10 @@ class DiffusersBackend(Backend):
         self._pipes: dict[Mode, Any] = {}
         self._tokenizer: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diffusers")
-        self._native: int | None = self.defaults.get("native_size") or _native_size_from_folder(self.ref)
+        self.loras = lora.LoraSet(settings)  # <lora:name:weight> tags, activated per call (lora.py)
+        self._native: int | None = (
+            self.defaults.get("native_size") or _native_size_from_folder(self.ref) or native_size_of_file(self.ref)
+        )
 
     # ------------------------------------------------------------ model
 
@@ -129,7 +124,7 @@ class DiffusersBackend(Backend):
         """Load the text-to-image pipeline once (blocking; called in the worker thread)."""
         if Mode.TEXT2IMG in self._pipes:
             return self._pipes[Mode.TEXT2IMG]
-        from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline
+        from diffusers import AutoPipelineForText2Image
         from diffusers.utils import logging as dlog
 
         if not log.isEnabledFor(logging.INFO):
@@ -138,10 +133,8 @@ class DiffusersBackend(Backend):
         ref, dtype = self.ref, self.dtype()
         t0 = time.perf_counter()
         try:
-            if ref.endswith((".safetensors", ".ckpt")):
-                if not Path(ref).is_file():
-                    raise ModelLoadError(m.MODEL_NOT_FOUND.format(model=ref, detail="no such file"))
-                pipe = StableDiffusionPipeline.from_single_file(ref, torch_dtype=dtype)
+            if ref.endswith((".safetensors", ".ckpt")):  # SD 1.x / 2.x / SDXL: model_loading.py
+                pipe = load_single_file(ref, dtype, self.settings)
             else:
                 if ref.startswith((".", "/", "~")) and not Path(ref).expanduser().is_dir():
                     raise ModelLoadError(m.MODEL_NOT_FOUND.format(model=ref, detail="no such folder"))
@@ -157,7 +150,7 @@ class DiffusersBackend(Backend):
             if offline or "connect" in str(exc).lower() or "resolve" in str(exc).lower():
                 raise ModelLoadError(m.MODEL_OFFLINE.format(model=ref)) from exc
             raise ModelLoadError(m.MODEL_NOT_FOUND.format(model=ref, detail=text)) from exc
-        pipe = pipe.to(self.device())
+        pipe = apply_memory_options(pipe, self.settings, self.device())  # slicing, tiling, offload or .to()
         pipe.set_progress_bar_config(disable=True)
         self._native = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
         self._pipes[Mode.TEXT2IMG] = pipe
@@ -190,7 +183,8 @@ class DiffusersBackend(Backend):
         tok = self.tokenizer()
         if tok is None:
             return None
-        return len(tok(text, truncation=False)["input_ids"]) - 2
+        # what the encoder reads: LoRA tags, weights and brackets removed (prompt_weighting.py)
+        return prompt_weighting.count_tokens(tok, lora.strip_loras(text))
 
     # ------------------------------------------------------------ specs
 
@@ -207,14 +201,23 @@ class DiffusersBackend(Backend):
                 upd["height"] = base_h
         if spec.steps is None:
             upd["steps"] = self.settings.default_steps or self.defaults.get("default_steps", 25)
-        if spec.guidance is None:
-            upd["guidance"] = self.settings.default_guidance or self.defaults.get("default_guidance", 7.0)
+        if spec.guidance is None:  # 0 is a guidance (turbo models), not "unset"
+            g = self.settings.default_guidance
+            upd["guidance"] = g if g is not None else self.defaults.get("default_guidance", 7.0)
+        upd.update(samplers.request_defaults(spec, self.settings))  # CHATCANVAS_DEFAULT_SAMPLER / _SCHEDULE
+        upd.update(hires.defaults(spec))
         upd["model"] = self.model_name
         upd["backend"] = self.name
         return spec.model_copy(update=upd)
 
     def batch_key(self, spec: ImageSpec) -> tuple[object, ...]:
-        return (spec.model, spec.width, spec.height, spec.steps, spec.guidance, spec.mode, spec.strength)
+        return (
+            (spec.model, spec.width, spec.height, spec.steps, spec.guidance, spec.mode, spec.strength)
+            # one scheduler per call: batch only requests with the same sampler (and hires fix)
+            + (spec.sampler, spec.schedule, spec.hires_scale, spec.hires_steps, spec.hires_denoise)
+            # one LoRA set and one clip skip per call; enlarging and outpainting run on their own
+            + (spec.clip_skip, lora.lora_key(spec.prompt), spec.upscale_by, spec.outpaint)
+        )
 
     # ------------------------------------------------------------ generation
 
@@ -234,10 +237,20 @@ class DiffusersBackend(Backend):
         import torch
 
         first = specs[0]
+        if first.upscale_by or first.outpaint:  # enlarging and outpainting (upscale.py, outpaint.py)
+            from chatcanvas.generation import outpaint, upscale
+
+            run = upscale.upscale_specs if first.upscale_by else outpaint.outpaint_specs
+            return run(self, specs, on_step)
+        grouped = prompt_weighting.in_shape_groups(self.tokenizer(), specs, lambda g: self._generate_sync(g, on_step))
+        if grouped is not None:  # prompts of different chunk counts are encoded in separate calls
+            return grouped
         mode = first.mode
-        pipe = self.pipe_for(mode)
+        # a request-scoped pipeline with its own scheduler: the loaded one is never changed
+        pipe = samplers.pipeline_with_sampler(self.pipe_for(mode), first.sampler, first.schedule)
         w, h = int(first.width or self.native_size()), int(first.height or self.native_size())
-        steps, guidance = int(first.steps or 20), float(first.guidance or 7.0)
+        steps = int(first.steps or 20)
+        guidance = float(first.guidance if first.guidance is not None else 7.0)
         strength = first.strength
         if mode != Mode.TEXT2IMG:
             # diffusers runs int(steps * strength) steps from an image: make that at least one
@@ -247,6 +260,7 @@ class DiffusersBackend(Backend):
         gen_dev = "cpu" if dev == "mps" else dev
         prompts, negatives, generators, seeds, owners = [], [], [], [], []
         inits, masks = [], []
+        colourways: dict[int, Any] = {}  # image index -> what colourway_finish needs
         for spec in specs:
             for i in range(spec.count):
                 seed = ((spec.seed or 0) + i) % 2**32
@@ -255,23 +269,43 @@ class DiffusersBackend(Backend):
                 generators.append(torch.Generator(gen_dev).manual_seed(seed))
                 seeds.append(seed)
                 owners.append(spec)
+                if spec.colourway is not None:  # ---- product colourway: recolour, then inpaint from it
+                    from chatcanvas.generation.colourway_backend import colourway_inputs
+
+                    init, inpaint, colourways[len(owners) - 1] = colourway_inputs(
+                        spec, self.settings.images_dir, (w, h)
+                    )
+                    inits.append(init)
+                    masks.append(inpaint)
+                    continue
                 if spec.init_image:
                     inits.append(self._load_image(spec.init_image, (w, h)))
                 if spec.mask_image:
                     masks.append(self._load_image(spec.mask_image, (w, h), "L"))
 
+        # steps done by earlier passes, and the hires pass's steps still to come
+        progress = {"done": 0, "after": hires.steps_estimate(first, int(getattr(pipe.scheduler, "order", 1)))}
+
         def step_end(p: Any, i: int, t: Any, kw: dict[str, Any]) -> dict[str, Any]:
             if on_step is not None:
-                total = int(getattr(p, "num_timesteps", steps) or steps)
+                n = int(getattr(p, "num_timesteps", steps) or steps)
                 preview = None
-                if (i + 1) % PREVIEW_EVERY == 0 and i + 1 < total:
+                if (i + 1) % PREVIEW_EVERY == 0 and i + 1 < n:
                     preview = self._preview(p, kw["latents"][:1])
-                on_step(StepInfo(step=i + 1, total=total, preview_png=preview))
+                step, total = progress["done"] + i + 1, progress["done"] + n + progress["after"]
+                on_step(StepInfo(step=step, total=total, preview_png=preview))
             return kw
 
+        self.loras.activate(pipe, first.prompt)  # exactly this batch's LoRAs, or LoRA off (lora.py)
         kwargs: dict[str, Any] = dict(
-            prompt=prompts,
-            negative_prompt=negatives if any(negatives) else None,
+            # A1111 weights, BREAK, long prompts, clip skip; the encoder never sees LoRA tags.
+            # CFG <= 1 runs no unconditional pass (as diffusers), so no negative prompt either
+            **prompt_weighting.prompt_inputs(
+                pipe,
+                [lora.strip_loras(p) for p in prompts],
+                [lora.strip_loras(n) if guidance > 1 else "" for n in negatives],
+                first.clip_skip,
+            ),
             num_inference_steps=steps,
             guidance_scale=guidance,
             generator=generators,
@@ -287,8 +321,15 @@ class DiffusersBackend(Backend):
         t0 = time.perf_counter()
         with torch.inference_mode():
             out = pipe(**kwargs).images
+        if first.hires_scale:  # hires fix: enlarge, then refine by image-to-image (hires.py)
+            progress.update(done=int(getattr(pipe, "num_timesteps", steps) or steps), after=0)
+            out = hires.refine(self, first, out, kwargs, seeds, gen_dev)
+        if colourways:  # ---- product colourway: back over the photo, at its size and background
+            from chatcanvas.generation.colourway_backend import colourway_finish
+
+            out = [colourway_finish(img, colourways[i]) if i in colourways else img for i, img in enumerate(out)]
         seconds = (time.perf_counter() - t0) / max(1, len(out))
-        sampler = SAMPLERS.get(type(pipe.scheduler).__name__, type(pipe.scheduler).__name__)
+        sampler, schedule = samplers.describe(pipe.scheduler)
         images = []
         for img, seed, spec in zip(out, seeds, owners, strict=True):
             recipe = Recipe(
@@ -307,6 +348,11 @@ class DiffusersBackend(Backend):
                 init_image=spec.init_image,
                 mask_image=spec.mask_image,
                 style=spec.style,
+                schedule=schedule,
+                **hires.recipe_fields(spec, w, h),
+                clip_skip=spec.clip_skip if (spec.clip_skip or 1) > 1 else None,
+                lora_hashes=lora.lora_hashes(spec.prompt, self.settings),
+                colourway=spec.colourway,
             )
             images.append(GeneratedImage(png=png_with_recipe(img, recipe), recipe=recipe, seconds=seconds))
         return images
