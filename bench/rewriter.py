@@ -7,8 +7,10 @@
 What is scored, per request (see ``shared/eval/README.md``):
 
 - count: the number of images the plan makes equals ``count``;
-- variations (only requests that list them): one image per listed variation, and each image's
-  prompt names exactly its own variation and none of the others;
+- variations (only requests that list them): one image per listed variation, each image's prompt
+  names exactly its own variation and none of the others, and holds no word of another variation's
+  phrase that the request does not also say outside its list ("navy yellow" from "navy, forest green
+  and mustard yellow" fails) or the style preset adds;
 - aspect: width > height is landscape, width < height portrait, equal (or unset: the model's
   square default) square;
 - style (reported, no goal): the plan's style preset equals ``style``.
@@ -57,13 +59,39 @@ def _names(prompt: str, variation: str, others: list[str]) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(variation.lower())}(?![\w-])", text) is not None
 
 
-def variations_ok(prompts: list[str], variations: list[str]) -> bool:
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9#]+", text.lower().replace("gray", "grey")))
+
+
+def stray_words(prompt: str, own: str, variations: list[str], allowed: set[str]) -> set[str]:
+    """Words of another listed variation in ``prompt`` that its own variation and ``allowed`` do not explain."""
+    others = set().union(*(_words(v) for v in variations if v != own)) if len(variations) > 1 else set()
+    return (others - _words(own) - allowed) & _words(prompt)
+
+
+def variations_ok(
+    prompts: list[str], variations: list[str], said: str = "", allowed: list[set[str]] | None = None
+) -> bool:
+    """One prompt per variation naming exactly its own. With ``said`` (the request), also no stray word of
+    another variation: only words the request says outside its list, or ``allowed[i]`` (the preset's)."""
     if len(prompts) != len(variations):
         return False
     named = [{v for v in variations if _names(p, v, [o for o in variations if o != v])} for p in prompts]
     if any(len(n) != 1 for n in named):
         return False
-    return sorted(next(iter(n)) for n in named) == sorted(variations)
+    if sorted(next(iter(n)) for n in named) != sorted(variations):
+        return False
+    if not said:
+        return True
+    outside = said.lower().replace("gray", "grey")
+    for v in sorted(variations, key=len, reverse=True):
+        outside = outside.replace(v.lower().replace("gray", "grey"), " ")
+    context = _words(outside)
+    extra = allowed or [set() for _ in prompts]
+    return not any(
+        stray_words(p, next(iter(n)), variations, context | x)
+        for p, n, x in zip(prompts, named, extra, strict=True)
+    )
 
 
 @dataclass
@@ -103,12 +131,21 @@ def score_one(case: dict[str, Any], plan: Plan, score: Score) -> None:
         problems.append(f"style {sorted(map(str, got))} != {want}")
     if case.get("variations"):
         score.var_n += 1
-        if variations_ok([s.prompt for s in images], case["variations"]):
+        presets = [_preset_words(s.style) for s in images]
+        if variations_ok([s.prompt for s in images], case["variations"], case["text"], presets):
             score.variations += 1
         else:
             problems.append(f"variations {case['variations']} in {[s.prompt[:60] for s in images]}")
     if problems:
         score.misses.append(f"{case['text']!r}: " + "; ".join(problems))
+
+
+def _preset_words(name: str | None) -> set[str]:
+    from chatcanvas import prompts
+    from chatcanvas.bot.rewrite_patterns import SD_QUALITY
+
+    preset = prompts.style(name)
+    return _words(preset.sd if preset else SD_QUALITY)
 
 
 def _style_name(name: str | None) -> str | None:

@@ -13,11 +13,8 @@ from chatcanvas.bot.rewrite_patterns import (
     _BARE_IMAGE,
     _CLAUSE_SPLIT,
     _COLON_LIST,
-    _COLOUR_REPLY_LEAD,
-    _COLOUR_REPLY_TAIL,
     _DEICTIC,
     _EACH,
-    _EDIT_WORDS,
     _FILLER,
     _GENERIC,
     _NEGATIVE,
@@ -25,7 +22,6 @@ from chatcanvas.bot.rewrite_patterns import (
     _ONE_PREP,
     _OWNER,
     _PREFIX,
-    _PRODUCT_LEAD,
     _RATIO,
     _SEED,
     _SEP_SPLIT,
@@ -36,15 +32,12 @@ from chatcanvas.bot.rewrite_patterns import (
     Phrase,
     Run,
     _alt,
-    _free_colours,
     _Rx,
     _rx,
     _singular,
     bare_runs,
     is_variant,
     lead_runs,
-    parse_run,
-    phrase_at,
 )
 from chatcanvas.prompts import StylePreset
 from chatcanvas.types import MAX_SEED, Aspect
@@ -319,6 +312,8 @@ def _one_blend(text: str, run: Run, count: int | None, rx: _Rx) -> bool:
     or gold", "the same fox in red and in blue" and "2 dragons in red and gold" are one image per colour."""
     if run.named or count or rx.product.search(text) or re.search(r"\bthe\s+same\b", text, re.I):
         return False
+    if _OWNER.search(text[: run.lead]) or re.match(r"\W*(?:this|these)\b", text, re.I):
+        return False  # "our duvet cover in dusty rose and sage": one thing of ours, shown in each colour
     if any(p.kind != "colour" or (p.colour and p.colour[1] < p.end) for p in run.items):
         return False  # "in emerald velvet and mustard velvet", "in leather or suede": one image each
     listed = text[run.start : run.end]
@@ -436,201 +431,3 @@ def _strip_style_words(subject: str, preset: StylePreset | None) -> str:
     s = re.sub(rf"^(?:an?\s+)?(?:{trig})s?{kinds}(?:\s+of\b|,|\s+(?=\w))\s*", "", subject, flags=re.I)
     s = re.sub(rf"(?:,\s*|\s+)(?:in\s+(?:an?\s+)?)?(?:{trig}){kinds}\s*$", "", s, flags=re.I)
     return s.strip(" ,") or subject
-
-
-# ---------------------------------------------------------------- follow-ups: "same sneaker but in light blue"
-
-
-@dataclass
-class FollowUp:
-    """What a follow-up changes in the last request: its colour (one image per colour listed), its product
-    (when one is named), and a phrase it adds ("now with a hat"). Nothing else of the message goes in."""
-
-    colours: list[str] = field(default_factory=list)
-    product: str | None = None
-    added: str = ""
-
-
-def _colour_run(rest: str) -> Run | None:
-    """The colours a follow-up asks for: a list opened by "in"/"into"/"to", or one the message starts with
-    ("navy instead", "a blue one", "what about burgundy?"); not "with red laces" (that adds laces)."""
-    rx = _rx()
-    for run in lead_runs(rest):
-        if rx.list_not_variants.match(rest, run.end) or not any(p.kind == "colour" for p in run.items):
-            continue
-        return run
-    for mt in re.finditer(r"\bto\s+", rest, re.I):
-        run = parse_run(rest, mt.end(), mt.start())
-        if run and any(p.kind == "colour" and p.sure for p in run.items):
-            return run
-    lead = _COLOUR_REPLY_LEAD.match(rest)
-    at = lead.end() if lead else 0
-    run = parse_run(rest, at, 0)
-    if run and run.items[0].kind == "colour" and not rx.list_not_variants.match(rest, run.end):
-        sure = any(p.sure for p in run.items) or _COLOUR_REPLY_TAIL.fullmatch(rest, run.end) is not None
-        return run if sure else None
-    return None
-
-
-def colour_reply(text: str) -> bool:
-    """Is the message only a colour ("navy pls", "what about burgundy?", "forest green instead thanks!")?"""
-    text = " ".join(text.split())
-    lead = _COLOUR_REPLY_LEAD.match(text)
-    run = parse_run(text, lead.end() if lead else 0)
-    return bool(
-        run
-        and all(p.kind == "colour" for p in run.items)
-        and _COLOUR_REPLY_TAIL.fullmatch(text, run.end)
-    )
-
-
-def read_follow_up(rest: str) -> FollowUp:
-    """Read a follow-up without its leading "now"/"same"/"make it" (``rest``: "sneaker but in light blue and in
-    burgundy please" -> colours light blue, burgundy; product sneaker; nothing added)."""
-    rx = _rx()
-    out = FollowUp()
-    removed: list[tuple[int, int]] = []
-    run = _colour_run(rest)
-    if run:
-        items = zip(run_items(rest, run), run.items, strict=True)
-        out.colours = [_spelled(i, p) for i, p in items if p.kind == "colour"]
-        removed.append((run.lead, run.end))
-    for pm in rx.product.finditer(rest):
-        if any(a <= pm.start() < b for a, b in removed) or pm.group(0).lower() in ("product", "products"):
-            continue
-        before = rest[: pm.start()]
-        for a, b in sorted(removed, reverse=True):
-            before = before[:a] + " " + before[b:] if a < len(before) else before
-        start = pm.start()
-        mat = re.search(rf"(?:(?:{rx.material_re.pattern})\s+)+$", before, re.I)
-        if mat:  # "a canvas sneaker": the material goes with the product
-            start = mat.start()
-            before = before[: mat.start()]
-        if _PRODUCT_LEAD.fullmatch(before):
-            out.product = rest[start : pm.end()]
-            removed.append((0, pm.end()))
-        break
-    out.added = _added_phrase(rest, removed)
-    return out
-
-
-def _added_phrase(rest: str, removed: list[tuple[int, int]]) -> str:
-    """What a follow-up adds to the picture ("now with a hat" -> "with a hat"); "" when it only changes
-    settings, colours or the product. Only a stretch of the message that nothing was cut out of counts."""
-    rx = _rx()
-    keep = list(rest)
-    for a, b in removed:
-        keep[a:b] = ["\0"] * (b - a)
-    text = "".join(keep)
-    for pat in (_NEGATIVE, rx.style_re, _ASPECT_TAG, _ASPECT_TAG_INLINE, _SEED, rx.count):
-        text = pat.sub(lambda mt: "\0" * len(mt.group(0)), text)
-    parts = []
-    for part in text.split("\0"):
-        part = re.sub(r"[^\w\s,.'&-]+", " ", part)  # emoji, "?!"
-        part = re.sub(r"\s+", " ", part).strip(" ,.!")
-        if not _EDIT_WORDS.sub(" ", part).strip(" ,.!&-"):
-            continue
-        part = re.sub(r"^(?:(?:and|also|but|now|then|so|ok|okay)\b[\s,]*)+", "", part, flags=re.I)
-        part = re.sub(
-            r"(?:[\s,]*\b(?:please|pls|plz|thanks|thank\s+you|thx|ty|instead|again|too|now|lol)\b)+$",
-            "",
-            part,
-            flags=re.I,
-        )
-        part = re.sub(r"^(?:add|adding)\s+", "with ", part, flags=re.I)
-        parts.append(part.strip(" ,.&-"))
-    if len(parts) != 1 or len(parts[0].split()) > 12:
-        return ""  # nothing added, or only pieces of a sentence the colours and product were cut out of
-    return parts[0]
-
-
-def recolour(subject: str, colour: str | None, product: str | None = None) -> str:
-    """The last request's subject in ``colour`` (and as ``product``): its colour phrase is replaced (its
-    material kept unless ``colour`` names one), else the colour goes before the product or main noun."""
-    rx = _rx()
-    pm = rx.product.search(subject)
-    if pm and re.search(rf"\b(?:{_PLACE_WORDS})\b", subject[: pm.start()], re.I):
-        pm = None  # "a rose in a vase": the vase is not what the colour is for
-    target = _subject_colour(subject, pm)
-    edits: list[tuple[int, int, str]] = []
-    if colour and target:
-        words = target.colour or (target.start, target.end)
-        a, b = (target.start, target.end) if _names_material(colour) else words
-        edits.append((a, b, colour))
-    if product:
-        if pm:
-            start = pm.start()
-            mat = re.search(rf"(?:(?:{rx.material_re.pattern})\s+)+$", subject[:start], re.I)
-            start = mat.start() if mat else start  # "canvas tote" -> "sneaker": the material was the tote's
-            start = max([start, *(b for a, b, _ in edits if a < pm.start())])
-            edits.append((start, pm.end(), product))
-        else:  # the product replaces what the first part of the subject showed
-            cut = subject.find(",")
-            cut = len(subject) if cut < 0 else cut
-            edits = [(0, cut, f"{colour} {product}" if colour else product)]
-            colour = None
-    if colour and not target:
-        at = pm.start() if pm and not product else None
-        if at is not None:
-            mat = re.search(rf"(?:(?:{rx.material_re.pattern})\s+)+$", subject[:at], re.I)
-            at = mat.start() if mat else at
-            edits.append((at, at, f"{colour} "))
-        elif not product:
-            return _before_noun(subject, colour)
-        else:
-            edits = [(a, b, f"{colour} {t}" if t == product else t) for a, b, t in edits]
-    for a, b, t in sorted(edits, reverse=True):
-        subject = subject[:a] + t + subject[b:]
-    return _fix_articles(subject)
-
-
-_PLACE_WORDS = "in|on|at|with|under|over|beside|near|inside|behind|against|from|next|by|holding|wearing"
-
-
-def _names_material(variation: str) -> bool:
-    p = phrase_at(variation.strip(), 0)
-    return bool(p and p.colour and p.colour[1] < p.end)
-
-
-def _subject_colour(subject: str, pm: re.Match[str] | None) -> Phrase | None:
-    """The colour phrase of a subject that colours its thing: "tote in navy", "a navy canvas tote", "a red
-    rose" (not the "rose" of "a rose in a vase", nor "orange" in "an orange on a plate")."""
-    listed = [p for r in lead_runs(subject) for p in r.items if p.kind == "colour"]
-    if pm:
-        for p in listed:
-            if not subject[pm.end() : p.start].strip(" ") or re.fullmatch(
-                r"\s*in\s+(?:the\s+)?", subject[pm.end() : p.start], re.I
-            ):
-                return p
-    free = [phrase_at(subject, a, listed=False) for a in sorted(_free_colours(subject))]
-    found = [p for p in free if p is not None and p.kind == "colour"]
-    if pm:
-        material = _rx().material_re.pattern
-        for p in found:
-            gap = subject[p.end : pm.start()]
-            if p.end <= pm.start() and re.fullmatch(rf"(?:\s+(?:{material}))*\s+|\s*", gap, re.I):
-                return p
-
-    def first_part(at: int) -> bool:  # not "a dog in the park with an orange ball": the ball is not "it"
-        return not re.search(rf"\b(?:{_PLACE_WORDS})\b", subject[:at], re.I)
-
-    if listed and first_part(lead_runs(subject)[0].lead):
-        return listed[0]
-    for p in found:  # a colour in front of a noun: "a red rose", "an orange cat"
-        nxt = re.match(r"[\s-]+([A-Za-z][\w'-]*)", subject[p.end :])
-        if nxt and nxt.group(1).lower() not in _AFTER_LIST and first_part(p.start):
-            return p
-    return None
-
-
-def _before_noun(subject: str, colour: str) -> str:
-    art = re.match(r"^(an?|the)\s+", subject, re.I)
-    if art:
-        return _fix_articles(f"{art.group(1)} {colour} {subject[art.end() :]}")
-    return f"{colour} {subject}"
-
-
-def _fix_articles(text: str) -> str:
-    """ "a orange" -> "an orange", "an blue" -> "a blue"."""
-    text = re.sub(r"\b([Aa])\s+(?=[aeiouAEIOU]\w)(?!(?:one|uni|use|eu)\w*)", r"\1n ", text)
-    return re.sub(r"\b([Aa])n\s+(?=[^aeiouAEIOU\W]|#)", r"\1 ", text)

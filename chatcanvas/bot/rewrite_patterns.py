@@ -1,4 +1,6 @@
-"""The word lists and patterns the offline rewriter reads requests with."""
+"""The word lists and patterns the offline rewriter reads requests with, and the lists of variations it
+finds in them: colour phrases from :mod:`chatcanvas.colours` (with their finish or material), materials,
+seasons and times of day, listed with commas, "and in", "or", slashes or after "colourways:"."""
 
 from __future__ import annotations
 
@@ -465,7 +467,7 @@ _EDIT_WORDS = re.compile(
     r"\b(?:again|instead|wider|taller|bigger|smaller|more|another|one|ones|versions?|images?|pictures?|style|format"
     r"|please|pls|plz|but|it|them|in|into|as|a|an|the|colou?r|make|same|thing|to|of|and|with|add|adding|\d+|wide"
     r"|landscape|portrait|vertical|square|tall|this|that|time|now|then|also|too|ok|okay|thanks|thank|you|thx|ty"
-    r"|maybe|just|try|what|how|about|do|can|could|would|u|version|one|lol|haha|cool|nice|great|perfect|hmm+)\b",
+    r"|maybe|just|try|what|how|about|do|can|could|would|u|version|lol|haha|cool|nice|great|perfect|hmm+)\b",
     re.I,
 )
 # a reply that is only a colour: "navy pls", "what about burgundy?", "hmm, try forest green instead"
