@@ -3,8 +3,9 @@
 For every colour x product and several seeds and phrasings, generate one 64x64 image
 through diffusers' text-to-image pipeline and score it:
 
-* colour: the dominant non-background colour (``chatcanvas.generation.demo.score``) is
-  the named colour;
+* colour: the colour covering most of the product's silhouette, each pixel named by the
+  nearest of the 16 reference colours by CIEDE2000 (``chatcanvas.generation.demo.score``),
+  is the named colour;
 * product: a small CNN, trained here (about a minute) on ``draw.py``'s synthetic photos,
   some of them passed through the model's own VAE, names the right product.
 
@@ -160,9 +161,13 @@ def classify(net: ProductNet, imgs: list[Image.Image]) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
+Row = tuple[str, float, float, int]  # name, colour adherence, product adherence, n
+
+
 def run_adherence(
     pipe: Any, steps: int, guidance: float, seeds_per: int, batch: int
-) -> tuple[float, float, int]:
+) -> tuple[float, float, int, list[Row], list[Row]]:
+    """Overall colour and product adherence, n, and rows per colour and per product."""
     jobs: list[tuple[str, str, str, int]] = []
     for c in COLORS:
         for p in PRODUCTS:
@@ -189,19 +194,26 @@ def run_adherence(
     prod_ok = np.array([PRODUCTS[int(k)] == j[1] for k, j in zip(pred, jobs, strict=True)])
 
     print(f"\ngenerated {len(images)} images in {gen_s:.0f}s ({steps} steps, guidance {guidance})")
+    by_color: list[Row] = []
+    by_product: list[Row] = []
+    for key, names, rows in ((0, list(COLORS), by_color), (1, list(PRODUCTS), by_product)):
+        for name in names:
+            m = np.array([j[key] == name for j in jobs])
+            rows.append((name, float(col_ok[m].mean()), float(prod_ok[m].mean()), int(m.sum())))
     print(f"{'':10s} {'color':>6s} {'product':>8s} {'n':>4s}")
-    for c in COLORS:
-        m = np.array([j[0] == c for j in jobs])
-        print(f"{c:10s} {col_ok[m].mean():6.2f} {prod_ok[m].mean():8.2f} {m.sum():4d}")
-    print()
-    for p in PRODUCTS:
-        m = np.array([j[1] == p for j in jobs])
-        print(f"{p:10s} {col_ok[m].mean():6.2f} {prod_ok[m].mean():8.2f} {m.sum():4d}")
-    grid = Image.new("RGB", (64 * 20, 64 * 10), "white")
-    for i, im in enumerate(images[:200]):
-        grid.paste(im, (64 * (i % 20), 64 * (i // 20)))
+    for rows in (by_color, by_product):
+        for name, c_ok, p_ok, n in rows:
+            print(f"{name:10s} {c_ok:6.2f} {p_ok:8.2f} {n:4d}")
+        print()
+    wrong = [(j[0], dominant_color_name(im)) for im, j, ok in zip(images, jobs, col_ok, strict=True) if not ok]
+    if wrong:
+        print("colour misses (asked -> scored): " + ", ".join(f"{a}->{b}" for a, b in wrong))
+    per_row = len(PRODUCTS) * seeds_per
+    grid = Image.new("RGB", (64 * per_row, 64 * len(COLORS)), "white")
+    for i, im in enumerate(images):
+        grid.paste(im, (64 * (i % per_row), 64 * (i // per_row)))
     grid.save("/tmp/adherence_grid.png")
-    return float(col_ok.mean()), float(prod_ok.mean()), len(images)
+    return float(col_ok.mean()), float(prod_ok.mean()), len(images), by_color, by_product
 
 
 def median_latency(pipe: Any, steps: int, guidance: float, runs: int = 10) -> float:
@@ -256,7 +268,7 @@ def main() -> None:
     if args.median_latency:
         print(f"latency_median_s={lat:.3f}")
         return
-    color, product, n = run_adherence(pipe, steps, guidance, args.seeds, args.batch)
+    color, product, n, by_color, by_product = run_adherence(pipe, steps, guidance, args.seeds, args.batch)
     if args.results is not None:
         rel = os.path.relpath(args.model, ROOT)
         section = (
@@ -266,7 +278,11 @@ def main() -> None:
             f"- model: `{rel}` ({steps} steps, guidance {guidance})\n"
             f"- colour adherence: **{color:.2f}**, product adherence: **{product:.2f}**, n={n}\n"
             f"- median latency, one 64x64 image: **{lat:.3f} s**\n\n"
-            "Reproduce:\n\n```\n"
+            "| colour | colour adherence | product adherence | n |\n|---|---|---|---|\n"
+            + "".join(f"| {c} | {a:.2f} | {b:.2f} | {k} |\n" for c, a, b, k in by_color)
+            + "\n| product | colour adherence | product adherence | n |\n|---|---|---|---|\n"
+            + "".join(f"| {c} | {a:.2f} | {b:.2f} | {k} |\n" for c, a, b, k in by_product)
+            + "\nReproduce:\n\n```\n"
             f"python bench/adherence.py --model {rel}\n"
             f"python bench/adherence.py --model {rel} --median-latency\n```\n"
         )

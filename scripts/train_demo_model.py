@@ -7,6 +7,13 @@ CLIPTokenizer with its own word-level BPE vocabulary, and a DPM-Solver++ schedul
 
     python scripts/train_demo_model.py --minutes 72 --out chatcanvas/generation/demo/model   # CPU
 
+To teach an existing checkpoint new colours (or products) instead of starting over, fine-tune
+it: ``--init-from DIR`` loads its tokenizer, text encoder, UNet and VAE (the VAE is kept as it
+is when ``--vae-fraction 0``) and trains on the current ``draw.py`` data set:
+
+    python scripts/train_demo_model.py --init-from chatcanvas/generation/demo/model --vae-fraction 0 \
+        --minutes 80 --lr 4e-4 --threads 1 --workers 2
+
 The bundled checkpoint was made on one GPU in 6.3 minutes (VAE 1,587 steps, UNet 3,314 steps):
 
     python scripts/train_demo_model.py --device cuda --workers 14 --minutes 7.0 --per-combo 250 \
@@ -91,6 +98,21 @@ def _bpe(word: str, ranks: dict[tuple[str, str], int]) -> list[str]:
     return parts
 
 
+def load_tokenizer(model_dir: Path, words: list[str]) -> Any:
+    """The tokenizer of an existing checkpoint; every caption word must already be one token."""
+    from transformers import CLIPTokenizer
+
+    tok = CLIPTokenizer.from_pretrained(str(model_dir / "tokenizer"))
+    vocab = tok.get_vocab()
+    missing = [w for w in words if w + "</w>" not in vocab]
+    if missing:
+        raise SystemExit(
+            f"{model_dir}'s tokenizer has no token for {', '.join(missing)}; train from scratch instead "
+            "(without --init-from) to build a new vocabulary"
+        )
+    return tok
+
+
 def build_tokenizer(words: list[str], out_dir: Path) -> Any:
     """A CLIPTokenizer whose vocabulary holds every byte plus one token per known word."""
     from transformers import CLIPTokenizer
@@ -144,6 +166,17 @@ def all_captions(product: str, color: str) -> list[str]:
 # --------------------------------------------------------------------------------------
 # models
 # --------------------------------------------------------------------------------------
+
+
+def load_models(model_dir: Path, dev: torch.device) -> tuple[Any, Any, Any]:
+    """VAE, text encoder and UNet of an existing checkpoint, in float32 on ``dev``."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    vae = AutoencoderKL.from_pretrained(str(model_dir / "vae"), torch_dtype=torch.float32)
+    te = CLIPTextModel.from_pretrained(str(model_dir / "text_encoder"), torch_dtype=torch.float32)
+    unet = UNet2DConditionModel.from_pretrained(str(model_dir / "unet"), torch_dtype=torch.float32)
+    return vae.to(dev), te.to(dev), unet.to(dev)
 
 
 def make_vae() -> Any:
@@ -251,20 +284,40 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def train_vae(vae: Any, x: torch.Tensor, x_val: torch.Tensor, seconds: float, bs: int, seed: int) -> None:
+def train_vae(
+    vae: Any,
+    x: torch.Tensor,
+    val: tuple[torch.Tensor, torch.Tensor],
+    seconds: float,
+    bs: int,
+    seed: int,
+    base_lr: float = 1.5e-3,
+    weights: torch.Tensor | None = None,
+    anchor: tuple[torch.Tensor, torch.Tensor, float] | None = None,
+) -> None:
+    """Train the VAE for ``seconds``, drawing images with ``weights`` (default: uniformly).
+
+    ``anchor`` = (latent means of a reference encoder for every image, which images to
+    hold, weight): those images keep their latents near the reference, so a UNet trained
+    on the reference latents still fits them while the other images may move elsewhere.
+    """
     dev = x.device
     g = torch.Generator().manual_seed(seed)
     gd = torch.Generator(device=dev).manual_seed(seed)
-    opt = torch.optim.AdamW(vae.parameters(), lr=1.5e-3, weight_decay=0.0)
+    opt = torch.optim.AdamW(vae.parameters(), lr=base_lr, weight_decay=0.0)
     vae.train()
     start = time.time()
     step = 0
     while time.time() - start < seconds:
         frac = (time.time() - start) / seconds
-        lr = 1.5e-3 * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        lr = base_lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for pg in opt.param_groups:
             pg["lr"] = lr
-        idx = torch.randint(0, len(x), (bs,), generator=g).to(dev)
+        if weights is None:
+            idx = torch.randint(0, len(x), (bs,), generator=g)
+        else:
+            idx = torch.multinomial(weights, bs, replacement=True, generator=g)
+        idx = idx.to(dev)
         xb = to_float(x[idx])
         post = vae.encode(xb).latent_dist
         z = post.sample(generator=gd)
@@ -274,31 +327,44 @@ def train_vae(vae: Any, x: torch.Tensor, x_val: torch.Tensor, seconds: float, bs
         loss_rec = (w * ((rec - xb) ** 2 + 0.5 * (rec - xb).abs())).mean()
         kl = post.kl().mean() / (16 * 16 * 4)
         loss = loss_rec + 1e-4 * kl
+        loss_anchor = torch.zeros((), device=dev)
+        if anchor is not None:
+            ref_mu, held, anchor_w = anchor
+            h = held[idx]
+            if bool(h.any()):
+                loss_anchor = ((post.mean[h] - ref_mu[idx][h]) ** 2).mean()
+                loss = loss + anchor_w * loss_anchor
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         opt.step()
         step += 1
         if step % _log_every(step) == 0:
-            log(f"vae step {step} loss {loss_rec.item():.4f} kl {kl.item():.3f} lr {lr:.2e}")
-        if step % (300 if dev.type == "cpu" else 2000) == 0:
-            vae_report(vae, x_val)
+            log(
+                f"vae step {step} loss {loss_rec.item():.4f} kl {kl.item():.3f} "
+                f"anchor {loss_anchor.item():.4f} lr {lr:.2e}"
+            )
+        if step % (200 if dev.type == "cpu" else 2000) == 0:
+            vae_report(vae, *val)
             vae.train()
     log(f"vae done: {step} steps in {time.time() - start:.0f}s")
 
 
 @torch.no_grad()
-def vae_report(vae: Any, x_val: torch.Tensor) -> float:
+def vae_report(vae: Any, x_val: torch.Tensor, col_val: torch.Tensor | None = None) -> float:
     vae.eval()
     xb = to_float(x_val)
     rec = vae.decode(vae.encode(xb).latent_dist.mode()).sample.clamp(-1, 1)
     fg = ((1.0 - xb.min(dim=1, keepdim=True).values) > 0.1).float()
     err = (((rec - xb).abs() * fg).sum() / (fg.sum() * 3)).item() * 127.5
     a, b = to_pil(xb), to_pil(rec)
-    same = float(
-        np.mean([dominant_color_name(i) == dominant_color_name(j) for i, j in zip(a, b, strict=True)])
-    )
+    kept = np.array([dominant_color_name(i) == dominant_color_name(j) for i, j in zip(a, b, strict=True)])
+    same = float(kept.mean())
     log(f"vae held-out: fg mean abs err {err:.1f}/255, dominant colour kept {same:.3f} (n={len(a)})")
+    if col_val is not None:
+        names = list(COLORS)
+        per = {names[c]: float(kept[col_val.cpu().numpy() == c].mean()) for c in range(len(names))}
+        log("vae colour kept per colour: " + ", ".join(f"{k} {v:.2f}" for k, v in per.items()))
     return same
 
 
@@ -341,7 +407,7 @@ def eval_adherence(pipe: Any, step: int, steps: int, guidance: float, png: Path 
     if png is not None:
         from PIL import Image
 
-        grid = Image.new("RGB", (64 * 8, 64 * 2), "white")
+        grid = Image.new("RGB", (64 * len(COLORS), 64 * 2), "white")
         for j, im in enumerate(imgs):
             grid.paste(im, (64 * (j // 2), 64 * (j % 2)))
         grid.save(png)
@@ -360,13 +426,28 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=72.0, help="total wall-clock budget")
-    ap.add_argument("--vae-fraction", type=float, default=0.18, help="share of the budget for the VAE")
+    ap.add_argument(
+        "--vae-fraction",
+        type=float,
+        default=0.18,
+        help="share of the budget for the VAE (with --init-from: its decoder; 0 keeps the VAE as it is)",
+    )
+    ap.add_argument(
+        "--init-from", type=Path, default=None, help="fine-tune this checkpoint (a folder this script wrote)"
+    )
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--per-combo", type=int, default=100, help="training images per product x colour")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--vae-batch", type=int, default=16)
+    ap.add_argument("--vae-lr", type=float, default=1.5e-3)
+    ap.add_argument(
+        "--new-weight", type=float, default=2.0, help="with --init-from: how much more often new colours are drawn"
+    )
+    ap.add_argument(
+        "--anchor", type=float, default=0.05, help="with --init-from: weight holding known colours' latents"
+    )
     ap.add_argument("--lr", type=float, default=8e-4)
     ap.add_argument("--text-dim", type=int, default=128)
     ap.add_argument("--eval-every", type=int, default=300)
@@ -393,28 +474,72 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     x, prod_idx, col_idx = draw_dataset(args.per_combo, args.seed, args.workers)
-    x_val, _, _ = draw_dataset(5, args.seed + 1000, args.workers)
+    x_val, _, col_val = draw_dataset(3, args.seed + 1000, args.workers)
     x, x_val = x.to(dev), x_val.to(dev)
     log(f"drew {len(x)} train + {len(x_val)} held-out images in {time.time() - t0:.0f}s")
 
-    tok_dir = args.work / "tokenizer"
-    tok = build_tokenizer(caption_words(), tok_dir)
+    init: Path | None = args.init_from
+    if init is not None:
+        init = init.resolve()
+        tok = load_tokenizer(init, caption_words())
+        vae, te, unet = load_models(init, dev)
+        log(f"fine-tuning {init}")
+    else:
+        tok = build_tokenizer(caption_words(), args.work / "tokenizer")
+        vae = make_vae().to(dev)
+        te = unet = None
+        if args.vae_fraction <= 0:
+            raise SystemExit("--vae-fraction 0 keeps an existing VAE: it needs --init-from")
     for probe in ("a photo of a red ceramic mug on white", "navy and forest green tote, studio light"):
         log(f"tokens: {probe!r} -> {tok.tokenize(probe)}")
 
     # ---- VAE
-    vae = make_vae().to(dev)
     log(f"vae params {n_params(vae) / 1e6:.2f}M")
-    train_vae(vae, x, x_val, budget * args.vae_fraction - (time.time() - t0), args.vae_batch, args.seed)
+    if init is not None:
+        log("vae before training:")
+        vae_report(vae, x_val, col_val)
+    # Fine-tuning: colours the checkpoint did not know are drawn more often, and images of the
+    # colours it knew keep their latents near the old encoder's (the UNet has learned those).
+    known = set(COLORS)
+    if init is not None and (init / "chatcanvas.json").exists():
+        known = set(json.loads((init / "chatcanvas.json").read_text()).get("colors", list(COLORS)))
+    is_known = torch.tensor([list(COLORS)[int(c)] in known for c in col_idx], device=dev)
+    weights = torch.where(is_known.cpu(), 1.0, args.new_weight).float()
+    log(f"colours new to the checkpoint: {[c for c in COLORS if c not in known]} (weight {args.new_weight})")
+    if args.vae_fraction > 0:
+        anchor = None
+        if init is not None and bool(is_known.any()):
+            ref_mu = torch.zeros((len(x), 4, 16, 16), device=dev)
+            held = is_known.nonzero().flatten()
+            with torch.no_grad():
+                for i in range(0, len(held), 256):
+                    j = held[i : i + 256]
+                    ref_mu[j] = vae.encode(to_float(x[j])).latent_dist.mean
+            anchor = (ref_mu, is_known, args.anchor)
+        vae_seconds = budget * args.vae_fraction - (time.time() - t0)
+        train_vae(
+            vae,
+            x,
+            (x_val, col_val),
+            vae_seconds,
+            args.vae_batch,
+            args.seed,
+            base_lr=args.vae_lr,
+            weights=weights if init is not None else None,
+            anchor=anchor,
+        )
     vae.eval()
-    vae_report(vae, x_val)
+    vae_report(vae, x_val, col_val)
     with torch.no_grad():
         lat = torch.cat(
             [vae.encode(to_float(x[i : i + 256])).latent_dist.mode() for i in range(0, len(x), 256)]
         )
     std = lat.std().item()
-    scaling = 1.0 / std
-    vae.register_to_config(scaling_factor=scaling)
+    if init is None:
+        scaling = 1.0 / std
+        vae.register_to_config(scaling_factor=scaling)
+    else:  # the loaded UNet was trained on latents at this scale
+        scaling = float(vae.config.scaling_factor)
     log(
         f"latents {tuple(lat.shape)} mean {lat.mean().item():.3f} std {std:.3f} -> scaling_factor {scaling:.4f}"
     )
@@ -423,8 +548,9 @@ def main() -> None:
         p.requires_grad_(False)
 
     # ---- text encoder + UNet
-    te = make_text_encoder(tok, args.text_dim).to(dev)
-    unet = make_unet(args.text_dim).to(dev)
+    if te is None or unet is None:
+        te = make_text_encoder(tok, args.text_dim).to(dev)
+        unet = make_unet(args.text_dim).to(dev)
     log(f"text encoder params {n_params(te) / 1e6:.2f}M, unet params {n_params(unet) / 1e6:.2f}M")
     train_sched: Any = DDPMScheduler(
         num_train_timesteps=1000,
@@ -482,7 +608,10 @@ def main() -> None:
             pg["lr"] = lr
         unet.train()
         te.train()
-        idx = torch.randint(0, len(lat), (args.batch,), generator=g).to(dev)
+        if init is None:
+            idx = torch.randint(0, len(lat), (args.batch,), generator=g).to(dev)
+        else:
+            idx = torch.multinomial(weights, args.batch, replacement=True, generator=g).to(dev)
         z0 = lat[idx]
         ci = torch.randint(0, n_caps, (args.batch,), generator=g).to(dev)
         ids = cap_table[combo[idx], ci]

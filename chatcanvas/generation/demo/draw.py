@@ -2,7 +2,8 @@
 
 Pure PIL + numpy: small, flat-shaded product shots (t-shirt, mug, sneaker, cap,
 tote bag) on a white background, with variation in pose, flip, scale and
-position. Used to train the demo checkpoint (``scripts/train_demo_model.py``),
+position. White products get a grey outline and a stronger ground shadow, so they stand
+out from the white background. Used to train the demo checkpoint (``scripts/train_demo_model.py``),
 by the adherence benchmark and by tests that need a realistic product image.
 """
 
@@ -27,6 +28,14 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "purple": (120, 50, 170),
     "pink": (240, 110, 175),
     "black": (30, 30, 32),
+    "white": (244, 244, 241),
+    "grey": (128, 128, 130),
+    "brown": (122, 74, 40),
+    "beige": (222, 202, 162),
+    "navy": (28, 38, 100),
+    "teal": (20, 130, 128),
+    "maroon": (122, 22, 42),
+    "olive": (122, 120, 32),
 }
 
 #: Words a caption may use for each product (the first is the canonical name).
@@ -242,9 +251,13 @@ def draw_product(product: str, color: str, rng: np.random.Generator, size: int =
 
     mask = np.asarray(place(mask_img), dtype=np.float32) / 255.0
 
-    base = np.array(COLORS[color], dtype=np.float32) + rng.uniform(-8.0, 8.0, size=3).astype(np.float32)
+    jitter = rng.uniform(-8.0, 8.0, size=3).astype(np.float32)
+    if color in ("white", "grey"):  # neutral colours keep neutral: less tint
+        jitter = jitter * 0.3
+    base = np.array(COLORS[color], dtype=np.float32) + jitter
     base = np.clip(base, 0.0, 255.0)
     is_black = color == "black"
+    is_white = color == "white"
 
     # Soft light from the top-left (or top-right when flipped), a gentle gradient over the object.
     yy, xx = np.mgrid[0:_BIG, 0:_BIG].astype(np.float32) / _BIG
@@ -261,11 +274,13 @@ def draw_product(product: str, color: str, rng: np.random.Generator, size: int =
         bottom = float(ys.max())
         dsh.ellipse((cx - w, bottom - 8, cx + w, bottom + 10), fill=255)
         sh = np.asarray(shadow.filter(ImageFilter.GaussianBlur(8)), dtype=np.float32) / 255.0
-        rgb *= (1.0 - 0.1 * sh)[..., None]
+        rgb *= (1.0 - (0.2 if is_white else 0.1) * sh)[..., None]
 
     obj = base[None, None, :] * light[..., None]
     if is_black:
         obj = base[None, None, :] + 40.0 * (light[..., None] - 0.84)
+    elif is_white:  # gentler shading: a white product stays white, not grey
+        obj = base[None, None, :] * (0.96 + 0.35 * (light[..., None] - 0.94))
     for detail_img, shade in details:
         dm = np.asarray(place(detail_img), dtype=np.float32)[..., None] / 255.0
         if shade < 0:
@@ -276,17 +291,19 @@ def draw_product(product: str, color: str, rng: np.random.Generator, size: int =
             tone = tint[None, None, :] * light[..., None]
         elif is_black:
             tone = (base * (0.4 + 0.6 * shade))[None, None, :] + 0.0 * light[..., None]
+        elif is_white:  # faint grey details, the product stays white
+            tone = base[None, None, :] * (0.7 + 0.3 * shade) * light[..., None]
         else:
             tone = base[None, None, :] * shade * light[..., None]
         obj = obj * (1.0 - dm) + tone * dm
 
     # Outline: a darker edge of the object silhouette.
     hard = place(mask_img, Image.Resampling.NEAREST)
-    eroded = hard.filter(ImageFilter.MinFilter(7))
+    eroded = hard.filter(ImageFilter.MinFilter(11 if is_white else 7))
     edge = np.clip(np.asarray(hard, dtype=np.float32) - np.asarray(eroded, dtype=np.float32), 0, 255) / 255.0
     edge = np.asarray(Image.fromarray((edge * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.2)))
     edge_f = edge.astype(np.float32)[..., None] / 255.0
-    outline = base * (0.62 if not is_black else 0.3)
+    outline = base * (0.3 if is_black else 0.5 if is_white else 0.62)
     obj = obj * (1.0 - edge_f) + outline[None, None, :] * edge_f
 
     m = mask[..., None]
