@@ -2,7 +2,14 @@
 
 :func:`load_upload` refuses, before any pixel is decoded, files over the byte cap, formats other
 than PNG / JPEG / WebP, and images whose header declares more pixels than allowed (decompression
-bombs). Only then is the image decoded, EXIF-rotated and converted to the requested mode.
+bombs). Only then is the image decoded, EXIF-rotated, converted to sRGB (an embedded ICC profile is
+applied, then dropped) and to the requested mode, and copied pixel by pixel: what comes out carries
+no metadata at all (no EXIF, GPS, XMP, ICC or text), so nothing about the camera or the place a photo
+was taken is ever stored or sent on.
+
+Uploads enter the store only as such clean PNGs (:func:`clean_png`, which ``Store.put_upload``
+applies to whatever it is given), and are referred to by id from then on. :func:`store_upload` is
+the one call for an adapter; :func:`import_image_file` is the local command line's way in for a file.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -19,8 +27,21 @@ from chatcanvas.errors import InputImageError
 
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
+    from chatcanvas.store import Store
+    from chatcanvas.types import Place, UserRef
 
-__all__ = ["ALLOWED_FORMATS", "MIME_TYPES", "ImageTooLarge", "load_upload", "megabytes", "sniff_format"]
+__all__ = [
+    "ALLOWED_FORMATS",
+    "MIME_TYPES",
+    "ImageTooLarge",
+    "clean_png",
+    "import_image_file",
+    "load_upload",
+    "megabytes",
+    "sniff_format",
+    "store_upload",
+    "upload_png",
+]
 
 ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP")
 MIME_TYPES: dict[str, str] = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -49,11 +70,12 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def load_upload(data: bytes, settings: Settings, *, mode: str = "RGB") -> Image.Image:
+def load_upload(data: bytes, settings: Settings, *, mode: str | None = "RGB") -> Image.Image:
     """Check and decode an uploaded image; raise :class:`InputImageError` with a clear message.
 
     ``mode`` is the PIL mode of the result ("RGB" by default; transparent pixels are laid on
-    white; "L" for masks). Raises :class:`ImageTooLarge` (a subclass) for the byte and pixel caps.
+    white; "L" for masks; ``None``: RGB, RGBA or L as the picture is). Raises
+    :class:`ImageTooLarge` (a subclass) for the byte and pixel caps. The result holds pixels only.
     """
     if len(data) > settings.max_upload_bytes:
         raise ImageTooLarge(
@@ -92,7 +114,127 @@ def load_upload(data: bytes, settings: Settings, *, mode: str = "RGB") -> Image.
         ) from None
     except (OSError, ValueError, SyntaxError, EOFError):
         raise InputImageError(m.NOT_AN_IMAGE) from None
-    return _to_mode(img, mode)
+    img = _to_srgb(img)
+    return _pixels_only(_to_mode(img, mode or _natural_mode(img)))
+
+
+def upload_png(data: bytes, settings: Settings, *, mode: str | None = None) -> bytes:
+    """:func:`load_upload` (every check) and back to PNG bytes without metadata: what the store keeps."""
+    return _encode_png(load_upload(data, settings, mode=mode))
+
+
+def store_upload(
+    store: Store,
+    data: bytes,
+    settings: Settings,
+    *,
+    owner: UserRef | str | None,
+    place: Place | str | None,
+    mode: str | None = None,
+) -> str:
+    """Check an uploaded image, strip it to pixels and keep it; returns its store id.
+
+    ``owner`` (who uploaded it) and ``place`` (the conversation) are recorded so the policy can tell
+    whether a later request may use the id (``store.image_owners``).
+    """
+    return store.put_upload(upload_png(data, settings, mode=mode), owner=owner, place=place)
+
+
+def import_image_file(
+    store: Store,
+    path: str | Path,
+    settings: Settings,
+    *,
+    owner: UserRef | str | None,
+    place: Place | str | None,
+    mode: str | None = None,
+) -> str:
+    """The local command line's ``--init-image FILE`` / ``--mask FILE``: read the file, check it like
+    any upload and store it; returns the id to put in the spec. Nothing else reads image paths."""
+    file = Path(path).expanduser()
+    try:
+        data = file.read_bytes()
+    except OSError:
+        raise InputImageError(m.NO_SUCH_FILE.format(path=path)) from None
+    return store_upload(store, data, settings, owner=owner, place=place, mode=mode)
+
+
+# PNG chunks that hold pixels or how to show them, and nothing about where the picture came from.
+_PIXEL_CHUNKS = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT", b"bKGD"})
+
+
+def _png_chunks(data: bytes) -> list[bytes] | None:
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None
+    kinds, pos = [], 8
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kinds.append(data[pos + 4 : pos + 8])
+        pos += 12 + length
+    return kinds if pos == len(data) and kinds and kinds[-1] == b"IEND" else None
+
+
+def clean_png(data: bytes) -> bytes:
+    """``data`` as a PNG with pixels only. A PNG already so is returned as is (fast); anything else
+    (another format, EXIF / text / ICC / time chunks, an animation) is decoded, EXIF-rotated,
+    converted to sRGB and encoded again. Raises :class:`InputImageError` for what is not an image."""
+    kinds = _png_chunks(data)
+    if kinds is not None and set(kinds) <= _PIXEL_CHUNKS:
+        return data
+    if sniff_format(data) is None:
+        raise InputImageError(m.NOT_AN_IMAGE)
+    try:
+        with Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS)) as opened:
+            opened.seek(0)
+            opened.load()
+            img: Image.Image = ImageOps.exif_transpose(opened) or opened
+            img = _to_srgb(img)
+            return _encode_png(_pixels_only(_to_mode(img, _natural_mode(img))))
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(m.IMAGE_TOO_LARGE.format(detail="too many pixels", limit="the pixel cap")) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        raise InputImageError(m.NOT_AN_IMAGE) from None
+
+
+def _encode_png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _natural_mode(img: Image.Image) -> str:
+    """RGB, RGBA or L: the mode that keeps what this picture has (colour, transparency)."""
+    if "A" in img.getbands() or "transparency" in img.info:
+        return "RGBA"
+    if img.mode in ("L", "1"):
+        return "L"
+    return "RGB"
+
+
+def _to_srgb(img: Image.Image) -> Image.Image:
+    """Apply an embedded ICC profile (to sRGB); without one, or if it can't be read, as is."""
+    icc = img.info.get("icc_profile")
+    if not icc:
+        return img
+    try:
+        from PIL import ImageCms
+
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        has_alpha = "A" in img.getbands()
+        if img.mode not in ("RGB", "RGBA", "CMYK"):
+            img = img.convert("RGBA" if has_alpha else "RGB")
+        out_mode = "RGBA" if img.mode == "RGBA" else "RGB"
+        converted = ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode=out_mode)
+        return converted if converted is not None else img
+    except Exception:  # a broken or unsupported profile: keep the pixels as they are
+        return img
+
+
+def _pixels_only(img: Image.Image) -> Image.Image:
+    """A copy holding the pixels and nothing else (no info, EXIF, ICC, XMP)."""
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    return Image.frombytes(img.mode, img.size, img.tobytes())
 
 
 def _bomb_detail(data: bytes, error: str) -> str:

@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from chatcanvas.store.migrations import MIGRATIONS
-from chatcanvas.types import GeneratedImage, Recipe
+from chatcanvas.types import GeneratedImage, Place, Recipe, UserRef
+
+# The one definition of an image id: a generated image is the first 32 hex digits of its PNG's
+# SHA-256 (GeneratedImage.id); an upload is "u" and 31 (Store.put_upload). Nothing else names an image.
+IMAGE_ID_RE = re.compile(r"[0-9a-f]{32}|u[0-9a-f]{31}")
+
+
+def is_image_id(ref: object) -> bool:
+    return isinstance(ref, str) and IMAGE_ID_RE.fullmatch(ref) is not None
+
+
+def place_key(where: Place) -> str:
+    """Where, as stored: ``platform:channel:thread``."""
+    return f"{where.platform}:{where.channel}:{where.thread}"
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
@@ -28,18 +45,49 @@ def _fsync_write(path: Path, data: bytes) -> None:
 
 
 def image_file(images_dir: Path, image_id: str) -> Path:
+    """Where the image with this id lives. Anything but an id (a path, ``../..``) is refused."""
+    if not is_image_id(image_id):
+        from chatcanvas import messages as m
+        from chatcanvas.errors import InputImageError
+
+        raise InputImageError(m.NOT_AN_IMAGE_ID)
     return images_dir / image_id[:2] / f"{image_id}.png"
 
 
 def read_image_ref(images_dir: Path, ref: str) -> bytes:
-    """Bytes of an image by id (generated or uploaded) or by file path."""
-    for candidate in (image_file(images_dir, ref), Path(ref)):
-        if candidate.is_file():
-            return candidate.read_bytes()
+    """Bytes of a stored image by id (generated or uploaded); never a file path.
+
+    A local file enters the store first (:func:`chatcanvas.images.import_image_file`).
+    """
+    path = image_file(images_dir, ref)
+    if path.is_file():
+        return path.read_bytes()
     from chatcanvas import messages as m
     from chatcanvas.errors import InputImageError
 
     raise InputImageError(m.NO_SUCH_IMAGE.format(ref=ref))
+
+
+def _key(who: UserRef | Place | str | None) -> str:
+    if who is None:
+        return ""
+    if isinstance(who, str):
+        return who
+    if isinstance(who, Place):
+        return place_key(who)
+    return who.key
+
+
+class ImageOwner(BaseModel):
+    """Who brought an image into the store, and where."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: Literal["upload", "generated"]
+    owner: str  # UserRef.key ("platform:server:user"); "" for an upload stored without an owner
+    place: str  # place_key: "platform:channel:thread"
+    created: float
 
 
 class Store:
@@ -127,13 +175,62 @@ class Store:
         rows = self.execute("SELECT path FROM images WHERE id = ? LIMIT 1", (image_id,))
         return Path(rows[0]["path"]) if rows else None
 
-    def put_upload(self, png: bytes) -> str:
-        """Keep an uploaded image (a product photo, a mask) by content id; returns the id to put in a spec."""
+    def put_upload(
+        self, data: bytes, *, owner: UserRef | str | None = None, place: Place | str | None = None
+    ) -> str:
+        """Keep an uploaded image (a product photo, a mask) by content id; returns the id to put in a spec.
+
+        The file stored is a PNG with pixels only: EXIF (GPS, camera), XMP, text chunks and ICC
+        profiles are dropped (:func:`chatcanvas.images.clean_png`). ``owner`` (a ``UserRef`` or its
+        key) and ``place`` (a ``Place`` or :func:`place_key`) are recorded for :meth:`image_owners`;
+        the same picture uploaded by two people has one id and two owners.
+        """
         import hashlib
 
+        from chatcanvas.images import clean_png
+
+        png = clean_png(data)
         image_id = "u" + hashlib.sha256(png).hexdigest()[:31]
         self._put(image_id, png)
+        self.execute(
+            "INSERT OR IGNORE INTO uploads (id, owner, place, created) VALUES (?, ?, ?, ?)",
+            (image_id, _key(owner), _key(place), time.time()),
+        )
         return image_id
+
+    def image_owners(self, image_id: str) -> list[ImageOwner]:
+        """Who brought this image in and where, oldest first: uploaders, or the user whose job made it.
+
+        Empty for an id the store does not know (or anything that is not an id). An owner of ``""``
+        is an upload stored without one.
+        """
+        if not is_image_id(image_id):
+            return []
+        if image_id.startswith("u"):
+            rows = self.execute(
+                "SELECT owner, place, created FROM uploads WHERE id = ? ORDER BY created", (image_id,)
+            )
+            return [ImageOwner(id=image_id, kind="upload", owner=r[0], place=r[1], created=r[2]) for r in rows]
+        rows = self.execute(
+            "SELECT j.platform, j.server_id, j.user_id, j.channel, j.thread, i.created FROM images i "
+            "JOIN jobs j ON j.id = i.job_id WHERE i.id = ? ORDER BY i.created",
+            (image_id,),
+        )
+        return [
+            ImageOwner(
+                id=image_id,
+                kind="generated",
+                owner=f"{r[0]}:{r[1]}:{r[2]}",
+                place=f"{r[0]}:{r[3]}:{r[4]}",
+                created=r[5],
+            )
+            for r in rows
+        ]
+
+    def image_owner(self, image_id: str) -> ImageOwner | None:
+        """The first owner of this image (see :meth:`image_owners`), or ``None`` if the store has none."""
+        owners = self.image_owners(image_id)
+        return owners[0] if owners else None
 
     def image_bytes(self, ref: str) -> bytes:
         return read_image_ref(self.images_dir, ref)

@@ -123,4 +123,36 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS conversation_memory_updated ON conversation_memory(updated);
         """,
     ),
+    (
+        "safety_0001_audit",
+        """
+        CREATE TABLE IF NOT EXISTS refusals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,                -- unix time
+            user_key TEXT NOT NULL,          -- UserRef.key of who asked
+            platform TEXT NOT NULL,
+            place TEXT NOT NULL DEFAULT '',  -- platform:channel:thread (store.db.place_key)
+            rule TEXT NOT NULL,              -- the rule that refused, e.g. blocked_terms#3, moderation:violence
+            reason TEXT NOT NULL DEFAULT '', -- the refusal as the user saw it
+            retry_after REAL,                -- seconds, when the rule knows
+            text TEXT                        -- what was asked: only with CHATCANVAS_AUDIT_TEXT=1
+        );
+        CREATE INDEX IF NOT EXISTS refusals_at ON refusals(at);
+        CREATE INDEX IF NOT EXISTS refusals_rule ON refusals(rule, at);
+        CREATE INDEX IF NOT EXISTS refusals_user ON refusals(user_key, at);
+        """,
+    ),
+    (
+        "safety_0002_upload_owners",
+        """
+        CREATE TABLE IF NOT EXISTS uploads (
+            id TEXT NOT NULL,                -- the store id of an uploaded image (u + 31 hex)
+            owner TEXT NOT NULL DEFAULT '',  -- UserRef.key of who uploaded it ('' when not known)
+            place TEXT NOT NULL DEFAULT '',  -- where it was uploaded: platform:channel:thread
+            created REAL NOT NULL,
+            PRIMARY KEY (id, owner, place)
+        );
+        CREATE INDEX IF NOT EXISTS uploads_owner ON uploads(owner, created);
+        """,
+    ),
 ]

@@ -15,11 +15,18 @@ Interface (kept stable; shared by the agent and the OpenAI-images tests)::
         fake.requests                           # list[Recorded], in arrival order
         fake.requests_to("/v1/chat/completions")
         fake.route("POST", "/v1/something", handler)   # handler(Recorded) -> Reply
+        fake.moderation_flags["violence"] = ["axe"]     # /v1/moderations flags inputs holding "axe"
+        fake.moderation_flag_images.append("sexual")    # ... and every image input, as "sexual"
 
 Script items are consumed in order. Each is a ``Reply`` / chat step or a callable taking the
 ``Recorded`` request and returning one (to answer from what was asked). When the chat script is
 empty the server answers a plain text "Done."; when the images script is empty it returns
 ``n`` tiny PNGs (b64_json, or url when ``response_format`` asks for it).
+
+``/v1/moderations`` answers like ``omni-moderation-latest``: one result per input (a string, a list
+of strings, or a list of text / image_url parts, which make one result). A text is flagged in a
+category when it holds one of that category's words (case-insensitive, whole words); an input with
+an image is flagged in every category of ``moderation_flag_images``.
 
 A fault is taken by the first request whose path starts with ``fault.path``; it delays the answer
 (``delay``), and/or replaces it with ``status`` + ``body`` + ``headers``. A fault with only a delay
@@ -172,7 +179,10 @@ class FakeOpenAI:
         self.images_script: deque[ScriptItem] = deque()
         self.faults: deque[Fault] = deque()
         self.requests: list[Recorded] = []
+        self.moderation_flags: dict[str, list[str]] = {}
+        self.moderation_flag_images: list[str] = []
         self.routes: dict[tuple[str, str], Handler] = {
+            ("POST", "/v1/moderations"): self._moderations,
             ("POST", "/v1/chat/completions"): self._chat,
             ("POST", "/v1/images/generations"): self._images,
             ("POST", "/v1/images/edits"): self._images,
@@ -368,6 +378,37 @@ class FakeOpenAI:
             }
         )
 
+    def _moderations(self, rec: Recorded) -> Reply:
+        import re
+
+        req = rec.json
+        inputs = _moderation_inputs(req.get("input")) if isinstance(req, dict) else None
+        if inputs is None:
+            return _error(400, "input must be a string, a list of strings, or a list of text/image_url parts")
+        results = []
+        for text, has_image in inputs:
+            hit = {
+                cat
+                for cat, words in self.moderation_flags.items()
+                for w in words
+                if re.search(rf"\b{re.escape(w)}\b", text, re.IGNORECASE)
+            }
+            if has_image:
+                hit |= set(self.moderation_flag_images)
+            cats = {c: c in hit for c in (*MODERATION_CATEGORIES, *sorted(hit - set(MODERATION_CATEGORIES)))}
+            results.append(
+                {
+                    "flagged": bool(hit),
+                    "categories": cats,
+                    "category_scores": {c: (0.97 if on else 0.001) for c, on in cats.items()},
+                    "category_applied_input_types": {
+                        c: ["text", "image"] if has_image else ["text"] for c in cats
+                    },
+                }
+            )
+        model = req.get("model") or "omni-moderation-latest"
+        return Reply(body={"id": f"modr-{uuid.uuid4().hex[:12]}", "model": model, "results": results})
+
     def _images(self, rec: Recorded) -> Reply:
         item = self._next(self.images_script, rec)
         if isinstance(item, Reply):
@@ -388,6 +429,38 @@ class FakeOpenAI:
         else:
             data = [{"b64_json": png, "revised_prompt": prompt} for _ in range(n)]
         return Reply(body={"created": int(time.time()), "data": data})
+
+
+MODERATION_CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/instructions",
+    "self-harm/intent",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+)
+
+
+def _moderation_inputs(raw: Any) -> list[tuple[str, bool]] | None:
+    """(text, has_image) per result the API would return, or None for a malformed input."""
+    if isinstance(raw, str):
+        return [(raw, False)]
+    if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+        return [(x, False) for x in raw]
+    if isinstance(raw, list) and all(isinstance(x, dict) for x in raw):
+        texts = [str(x.get("text", "")) for x in raw if x.get("type") == "text"]
+        images = [x for x in raw if x.get("type") == "image_url"]
+        if len(texts) + len(images) != len(raw):
+            return None
+        return [(" ".join(texts), bool(images))]
+    return None
 
 
 class _Stream(Reply):
