@@ -67,6 +67,11 @@ class GenerateImageArgs(BaseModel):
     style: str | None = Field(
         default=None, description="A style preset name: " + ", ".join(prompts.styles()) + "."
     )
+    sampler: str | None = Field(
+        default=None,
+        description="Only when the user names one: an AUTOMATIC1111 sampler (Stable Diffusion only), e.g. "
+        "'Euler a', 'DPM++ 2M Karras', 'DPM++ SDE', 'UniPC'. Omit for the model's default.",
+    )
 
     @field_validator("negative_prompt", mode="before")
     @classmethod
@@ -147,6 +152,7 @@ def spec_from_args(
             seed=seed,
             style=preset.name if preset else None,
             backend=ctx.backend,
+            sampler=(args.sampler or None) if ctx.family == "sd" else None,  # "DPM++ 2M Karras" splits itself
         )
     except ValueError as exc:
         return None, notes, f"Invalid arguments: {exc}"
