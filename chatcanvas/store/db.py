@@ -232,6 +232,12 @@ class Store:
         owners = self.image_owners(image_id)
         return owners[0] if owners else None
 
+    def image_visible_to(self, image_id: str, who: UserRef, where: Place | None = None) -> bool:
+        """True when ``who`` brought this image in (uploaded it, or asked for it), or it was uploaded or
+        made in the conversation ``where`` (same platform, channel and thread), where everyone sees it."""
+        here = place_key(where) if where is not None else None
+        return any(o.owner == who.key or (here is not None and o.place == here) for o in self.image_owners(image_id))
+
     def image_bytes(self, ref: str) -> bytes:
         return read_image_ref(self.images_dir, ref)
 

@@ -94,6 +94,20 @@ def test_uploads_record_owner_and_place(cfg: Settings) -> None:
         store.close()
 
 
+def test_visible_to_its_owner_and_in_its_conversation(cfg: Settings) -> None:
+    store = Store(cfg.data_dir)
+    try:
+        ident = store.put_upload(clean_png(gps_jpeg()), owner=ALICE, place=SHOP)
+        assert store.image_visible_to(ident, ALICE)  # anywhere: it is hers
+        assert store.image_visible_to(ident, ALICE, Place(platform="web", channel="other"))
+        assert store.image_visible_to(ident, BOB, SHOP)  # the conversation it was shared in
+        assert not store.image_visible_to(ident, BOB, Place(platform="web", channel="shop-chat"))  # not the thread
+        assert not store.image_visible_to(ident, BOB)
+        assert not store.image_visible_to("u" + "e" * 31, ALICE, SHOP)  # unknown id
+    finally:
+        store.close()
+
+
 def test_generated_images_are_owned_by_who_asked(cfg: Settings) -> None:
     store = Store(cfg.data_dir)
     try:
