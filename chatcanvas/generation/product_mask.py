@@ -5,18 +5,19 @@ from it (largest per-channel difference over a threshold that adapts to the bord
 the product; a morphological opening removes specks, a closing fills small gaps, and a small
 dilation covers the anti-aliased edge. Soft shadows on the background stay outside the mask.
 
-Pure PIL + numpy; large photos are analysed at a reduced size and the mask scaled back up.
+numpy and scipy.ndimage (square max/min filters); large photos are analysed at a reduced size and
+the mask scaled back up.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from chatcanvas import messages as m
 from chatcanvas.errors import InputImageError
 
-__all__ = ["background_color", "composite_variation", "product_mask"]
+__all__ = ["background_color", "product_mask"]
 
 WORK_SIDE = 512  # analyse at most this many pixels on the longer side
 MIN_THRESHOLD = 32.0  # per-channel difference (0-255) that counts as "not background"
@@ -72,38 +73,27 @@ def product_mask(img: Image.Image) -> Image.Image:
     if share < MIN_BORDER_SHARE:
         raise InputImageError(m.BUSY_BACKGROUND)
     threshold = min(96.0, max(MIN_THRESHOLD, 4.0 * noise))
+    from scipy import ndimage
+
     rgb = np.asarray(work, dtype=np.float32)
     diff = np.max(np.abs(rgb - np.array(bg, dtype=np.float32)), axis=-1)
-    fg = Image.fromarray(np.where(diff > threshold, 255, 0).astype(np.uint8), mode="L")
+    fg = np.where(diff > threshold, 255, 0).astype(np.uint8)
 
     side = min(ww, wh)
     if side >= 24:  # opening: drop specks of noise (at tiny sizes a speck may be a detail)
-        fg = fg.filter(ImageFilter.MinFilter(3)).filter(ImageFilter.MaxFilter(3))
+        fg = ndimage.maximum_filter(ndimage.minimum_filter(fg, 3, mode="nearest"), 3, mode="nearest")
     close = _odd(side * 0.03)
     if close > 1:  # closing: bridge hairline gaps (seams, highlights) inside the product
-        fg = fg.filter(ImageFilter.MaxFilter(close)).filter(ImageFilter.MinFilter(close))
+        fg = ndimage.minimum_filter(ndimage.maximum_filter(fg, close, mode="nearest"), close, mode="nearest")
     grow = _odd(side * 0.02 + 1)
-    fg = fg.filter(ImageFilter.MaxFilter(grow))  # cover the anti-aliased edge
+    fg = ndimage.maximum_filter(fg, grow, mode="nearest")  # cover the anti-aliased edge
 
-    covered = float(np.asarray(fg, dtype=np.float32).mean() / 255.0)
+    covered = float(fg.mean() / 255.0)
     if covered < MIN_PRODUCT_SHARE:
         raise InputImageError(m.NO_PRODUCT_FOUND)
     if covered > MAX_PRODUCT_SHARE:
         raise InputImageError(m.BUSY_BACKGROUND)
-    if fg.size != (w, h):
-        fg = fg.resize((w, h), Image.Resampling.BILINEAR).point(lambda v: 255 if v >= 128 else 0)
-    return fg
-
-
-def composite_variation(original: Image.Image, generated: Image.Image, mask: Image.Image) -> Image.Image:
-    """``generated`` inside the mask over ``original`` outside it, at the original's size.
-
-    The result has the input's exact size and aspect ratio, and its background is the input's,
-    pixel for pixel, away from a soft 1-2 px seam at the product's edge.
-    """
-    size = original.size
-    gen = generated.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-    soft = mask.convert("L").resize(size, Image.Resampling.BILINEAR)
-    radius = max(0.5, min(size) / 256)
-    soft = soft.filter(ImageFilter.GaussianBlur(radius))
-    return Image.composite(gen, original.convert("RGB"), soft)
+    out = Image.fromarray(fg, mode="L")
+    if out.size != (w, h):
+        out = out.resize((w, h), Image.Resampling.BILINEAR).point(lambda v: 255 if v >= 128 else 0)
+    return out

@@ -11,6 +11,7 @@ from chatcanvas.generation.base import Backend
 _BUILTIN = {
     "local": "chatcanvas.generation.diffusers_backend:DiffusersBackend",
     "openai": "chatcanvas.generation.openai_backend:OpenAIBackend",
+    "colourway": "chatcanvas.generation.colourway_backend:ColourwayBackend",
 }
 
 

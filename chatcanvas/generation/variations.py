@@ -1,21 +1,33 @@
-"""Product variations: one inpainting spec per variation ("navy", "forest green", ...).
+"""Product variations: one spec per variation ("navy", "forest green", "#e07b39", "tan leather").
 
-Pure helpers for the assistant's ``vary_product``: the photo and its mask (see
-:mod:`chatcanvas.generation.product_mask`) are stored first, then each variation repaints the
-masked product with "a <variation> <product words>", keeping the shape and the background.
+Pure helpers for the assistant's ``vary_product``. The photo and its mask (the user's, else cut out
+by :mod:`chatcanvas.generation.product_mask`) are stored first. Each variation is read as a colour
+(:mod:`chatcanvas.colours`) plus, optionally, material words ("in leather", "velvet", "with a floral
+print"):
+
+- a colour alone -> a spec for the ``colourway`` backend: the product recoloured exactly, its shape
+  and the background kept, at the photo's own size (:mod:`chatcanvas.generation.colourway`);
+- with a material -> a spec for the local diffusers backend: recoloured first, then a light
+  inpainting pass inside the mask, laid back over the photo at its size (background unchanged).
+
+An unknown colour is refused with the nearest known names.
 """
 
 from __future__ import annotations
 
 import io
 import re
+from functools import cache
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PIL import Image
+from pydantic import BaseModel, ConfigDict
 
 from chatcanvas import messages as m
+from chatcanvas.colours import NamedColour, find_colour_phrases, resolve_colour, suggest_colours
 from chatcanvas.errors import SpecError
-from chatcanvas.types import ImageSpec
+from chatcanvas.types import Colourway, ImageSpec
 
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
@@ -25,8 +37,10 @@ __all__ = [
     "DEFAULT_STRENGTH",
     "MAX_VARIATION_CHARS",
     "MAX_VARIATIONS",
+    "Variation",
     "clean_variations",
     "fit_aspect",
+    "parse_variation",
     "prepare_variations",
     "variation_prompt",
     "variation_specs",
@@ -34,7 +48,9 @@ __all__ = [
 
 MAX_VARIATIONS = 8
 MAX_VARIATION_CHARS = 60
-DEFAULT_STRENGTH = 0.95  # recolouring needs nearly a full repaint inside the mask
+DEFAULT_STRENGTH = 0.45  # the material pass: enough to change the surface, not the shape or colour
+COLOURWAY_BACKEND = "colourway"
+MATERIAL_BACKEND = "local"
 DEMO_SIDE = 64
 
 
@@ -93,10 +109,107 @@ def _default_side(settings: Settings) -> int:
     return DEMO_SIDE if settings.using_demo_model else 512
 
 
+class Variation(BaseModel):
+    """One variation as read: the colour (``None``: the product's own) and any material words."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str  # as asked
+    colour_text: str = ""  # the words that named the colour, as typed
+    colour: NamedColour | None = None
+    material: str | None = None  # "leather", "velvet", "with a floral print"
+    material_first: bool = False  # typed before the colour ("glossy cherry red")
+
+    @property
+    def words(self) -> str:
+        """The variation for a prompt: "navy", "tan leather", "glossy cherry red", "velvet"."""
+        parts = [self.colour.name if self.colour else "", self.material or ""]
+        return " ".join(w for w in (parts[::-1] if self.material_first else parts) if w)
+
+
+@cache
+def _material_pattern() -> re.Pattern[str]:
+    from chatcanvas.prompts import lexicon
+
+    lex = lexicon()
+    words = {w.lower() for w in [*lex.get("materials", []), *lex.get("finishes", [])]}
+    alts = "|".join(re.escape(w).replace(r"\ ", r"[\s-]+") for w in sorted(words, key=len, reverse=True))
+    # A material word, optionally followed by "print"/"pattern"/"finish" ("floral print").
+    return re.compile(rf"\b(?:{alts})(?:[\s-]+(?:prints?|patterns?|finish|effect|look))?\b", re.IGNORECASE)
+
+
+def _unknown_colour(text: str, asked: str) -> SpecError:
+    found = [asked[a:b] for a, b, _ in find_colour_phrases(asked)]
+    if len(found) > 1:
+        return SpecError(m.ONE_COLOUR_PER_VARIATION.format(text=asked, colours=", ".join(found)))
+    suggestions = suggest_colours(text)
+    if suggestions:
+        return SpecError(m.UNKNOWN_COLOUR.format(name=text, suggestions=" or ".join(repr(x) for x in suggestions)))
+    return SpecError(m.UNKNOWN_COLOUR_NO_SUGGESTION.format(name=text))
+
+
+_FILLER = re.compile(r"\b(?:in|and|made of|made from|an?|the)\b", re.IGNORECASE)
+
+
+def _tidy(text: str) -> str:
+    return re.sub(r"\s+", " ", _FILLER.sub(" ", text)).strip(" ,-")
+
+
+def parse_variation(text: str) -> Variation:
+    """ "navy" / "Forest Green" / "#e07b39" -> a colour; "tan leather", "red in suede", "velvet",
+    "brushed steel blue", "navy with a floral print" -> a colour and material words. SpecError for
+    an unknown colour, naming the nearest known ones."""
+    raw = re.sub(r"\s+", " ", text).strip()
+    body = re.sub(r"^(?:in|an?|the)\s+", "", raw, flags=re.IGNORECASE)
+    pattern = _material_pattern()
+    whole = resolve_colour(body)
+    if whole is not None and not pattern.fullmatch(body):  # "slate grey" is a colour; "leather" is not
+        return Variation(text=raw, colour_text=body, colour=whole)
+    detail = ""
+    cut = re.search(r"\s*\bwith\b.*$", body, flags=re.IGNORECASE)
+    if cut:
+        detail, body = cut.group(0).strip(), body[: cut.start()]
+    spans = find_colour_phrases(body)
+    if len(spans) > 1:
+        raise _unknown_colour(body, raw)
+    if len(spans) == 1:  # the longest colour phrase; the rest must be material words
+        a, b, colour = spans[0]
+        rest = body[:a] + " " + body[b:]
+        materials = [mt.group(0) for mt in pattern.finditer(rest)]
+        if not _tidy(pattern.sub(" ", rest)):
+            material = " ".join([*materials, detail]).strip() or None
+            first = bool(materials) and not detail and body.lower().find(materials[0].lower()) < a
+            return Variation(
+                text=raw, colour_text=body[a:b], colour=colour, material=material, material_first=first
+            )
+    # No colour phrase on its own ("wine velvet": "wine" alone is a word too): take the material
+    # words out and read what is left as the colour.
+    materials = [mt.group(0) for mt in pattern.finditer(body)]
+    colour_text = _tidy(pattern.sub(" ", body))
+    material = " ".join([*materials, detail]).strip() or None
+    if not colour_text:
+        if material is None:
+            raise SpecError(m.BAD_VARIATION.format(limit=MAX_VARIATION_CHARS))
+        return Variation(text=raw, material=material)
+    found = resolve_colour(colour_text)
+    if found is None:
+        raise _unknown_colour(colour_text, raw)
+    first = bool(materials) and not detail and body.lower().find(materials[0].lower()) < body.lower().find(
+        colour_text.lower()
+    )
+    return Variation(
+        text=raw, colour_text=colour_text, colour=found, material=material, material_first=first
+    )
+
+
+def _default_side_for(settings: Settings, base_side: int | None) -> int:
+    return base_side or _default_side(settings)
+
+
 def variation_specs(
     image_id: str,
     mask_id: str,
-    variations: list[str],
+    variations: list[str] | list[Variation],
     base_prompt: str,
     settings: Settings,
     *,
@@ -106,42 +219,80 @@ def variation_specs(
     strength: float = DEFAULT_STRENGTH,
     negative_prompt: str = "",
     backend: str | None = None,
+    product_colour: NamedColour | None = None,
 ) -> list[ImageSpec]:
-    """One inpainting :class:`ImageSpec` per variation, in order.
+    """One :class:`ImageSpec` per variation, in order.
 
     ``image_id`` / ``mask_id`` are store refs (``store.put_upload``) of the photo and its mask
-    (white = repaint). ``size`` is the photo's size: the specs keep its aspect ratio at about
-    ``base_side``² pixels (default: the configured size, else 64 for the demo model, else 512).
-    The same ``seed`` (when given) for every variation keeps them comparable.
+    (white = the product). A colour alone goes to the ``colourway`` backend at the photo's own size
+    (width and height unset). With a material it goes to ``backend`` (default: the local one) as
+    an inpainting spec at ``size``'s aspect with about ``base_side``² pixels (default: the
+    configured size, else 64 for the demo model, else 512); the backend lays the result back over
+    the photo at the photo's size. ``product_colour`` is the product's own colour, for a material
+    without a colour. The same ``seed`` (when given) for every variation keeps them comparable.
     """
-    cleaned = clean_variations(variations)
-    width = height = None
-    if size is not None:
-        width, height = fit_aspect(size, base_side or _default_side(settings), settings)
-    specs = [
-        ImageSpec(
-            prompt=variation_prompt(v, base_prompt),
-            negative_prompt=negative_prompt,
-            width=width,
-            height=height,
-            count=1,
-            seed=seed,
-            init_image=image_id,
-            mask_image=mask_id,
-            strength=strength,
-            backend=backend,
+    parsed = [v if isinstance(v, Variation) else parse_variation(v) for v in _cleaned(variations)]
+    specs: list[ImageSpec] = []
+    for v in parsed:
+        colour = v.colour or product_colour
+        if colour is None:
+            raise SpecError(m.MATERIAL_NEEDS_COLOUR.format(text=v.text))
+        asked = v.colour_text or colour.name
+        way = Colourway(colour=asked[:60], hex=colour.hex, material=v.material[:60] if v.material else None)
+        if v.material is None:
+            specs.append(
+                ImageSpec(
+                    prompt=variation_prompt(v.words, base_prompt),
+                    count=1,
+                    seed=seed,
+                    init_image=image_id,
+                    mask_image=mask_id,
+                    backend=COLOURWAY_BACKEND,
+                    colourway=way,
+                )
+            )
+            continue
+        width = height = None
+        if size is not None:
+            width, height = fit_aspect(size, _default_side_for(settings, base_side), settings)
+        specs.append(
+            ImageSpec(
+                prompt=variation_prompt(v.words, base_prompt),
+                negative_prompt=negative_prompt,
+                width=width,
+                height=height,
+                count=1,
+                seed=seed,
+                init_image=image_id,
+                mask_image=mask_id,
+                strength=strength,
+                backend=backend or MATERIAL_BACKEND,
+                colourway=way,
+            )
         )
-        for v in cleaned
-    ]
     for spec in specs:
         settings.limits.check(spec)
     return specs
+
+
+def _cleaned(variations: list[str] | list[Variation]) -> list[str] | list[Variation]:
+    if variations and all(isinstance(v, Variation) for v in variations):
+        return variations
+    return clean_variations([str(v) for v in variations])
 
 
 def _png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def _product_colour(photo: Image.Image, mask: Image.Image) -> NamedColour:
+    """The product's median colour, for a material asked without a colour."""
+    rgb = np.asarray(photo.convert("RGB"))[np.asarray(mask) >= 128]
+    r, g, b = (int(v) for v in np.median(rgb, axis=0)) if len(rgb) else (128, 128, 128)
+    code = f"#{r:02x}{g:02x}{b:02x}"
+    return NamedColour(name=code, hex=code, rgb=(r, g, b), source="hex")
 
 
 def prepare_variations(
@@ -156,33 +307,39 @@ def prepare_variations(
     seed: int | None = None,
     strength: float = DEFAULT_STRENGTH,
 ) -> list[ImageSpec]:
-    """Store the photo and its mask (given, or cut out by :func:`product_mask`), then the specs.
+    """Read the variations, store the photo and its mask (given, or cut out by :func:`product_mask`),
+    then the specs (see :func:`variation_specs`).
 
     ``photo`` and ``mask`` come from :func:`chatcanvas.images.load_upload`; a mask must be the
-    photo's size (white = the product to repaint). ``subject`` is the product words ("mug");
-    ``native`` the model's native side, so the specs keep the photo's aspect at about that size.
+    photo's size (white = the product). ``subject`` is the product words ("mug"); ``native`` the
+    model's native side, for the material pass. Refuses (SpecError / InputImageError) before
+    anything is stored: unknown colours, a mask of another size, a photo with no separable product.
     """
     from chatcanvas.generation.product_mask import product_mask
 
-    cleaned = clean_variations(variations)  # refuse bad input before storing anything
+    parsed = [parse_variation(v) for v in clean_variations(variations)]
     if mask is not None:
         if mask.size != photo.size:
             raise SpecError(
                 m.MASK_SIZE_MISMATCH.format(mw=mask.width, mh=mask.height, w=photo.width, h=photo.height)
             )
         mask_l = mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
+        if mask_l.getbbox() is None:
+            raise SpecError(m.EMPTY_MASK)
     else:
         mask_l = product_mask(photo)
+    own = _product_colour(photo, mask_l) if any(v.colour is None for v in parsed) else None
     image_id = store.put_upload(_png(photo.convert("RGB")))
     mask_id = store.put_upload(_png(mask_l))
     return variation_specs(
         image_id,
         mask_id,
-        cleaned,
+        parsed,
         subject.strip() or "product",
         settings,
         size=photo.size,
         base_side=native,
         seed=seed,
         strength=strength,
+        product_colour=own,
     )

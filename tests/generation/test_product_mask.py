@@ -1,15 +1,15 @@
-"""product_mask on demo product photos, uniform backgrounds, busy backgrounds; composite_variation."""
+"""product_mask on demo product photos, uniform backgrounds, busy backgrounds."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw
 
 from chatcanvas.errors import InputImageError
 from chatcanvas.generation.demo.draw import PRODUCTS, draw_product
 from chatcanvas.generation.demo.score import foreground_mask
-from chatcanvas.generation.product_mask import background_color, composite_variation, product_mask
+from chatcanvas.generation.product_mask import background_color, product_mask
 
 
 @pytest.mark.parametrize("size", [64, 256])
@@ -67,16 +67,3 @@ def test_busy_background_is_refused() -> None:
     img = Image.fromarray(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
     with pytest.raises(InputImageError, match="background"):
         product_mask(img)
-
-
-def test_composite_keeps_background_and_size() -> None:
-    original = draw_product("mug", "red", np.random.default_rng(2), size=96).resize((150, 96))
-    mask = product_mask(original)
-    generated = Image.new("RGB", (64, 40), (0, 0, 255))
-    out = composite_variation(original, generated, mask)
-    assert out.size == original.size
-    o, r = np.asarray(original, dtype=np.int16), np.asarray(out, dtype=np.int16)
-    far = np.asarray(mask.filter(ImageFilter.MaxFilter(9))) == 0
-    assert np.abs(o - r)[far].max() <= 1  # background untouched
-    inside = np.asarray(mask.filter(ImageFilter.MinFilter(7))) == 255
-    assert r[inside][:, 2].mean() > 200 and r[inside][:, 0].mean() < 40

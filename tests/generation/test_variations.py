@@ -1,4 +1,4 @@
-"""variation_specs and its helpers."""
+"""variation_specs and its helpers (colourway reading: test_colourway_variations.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from chatcanvas.generation.variations import (
 from chatcanvas.types import Mode
 
 
-def test_one_inpaint_spec_per_variation(tmp_path: Path) -> None:
+def test_one_colourway_spec_per_variation(tmp_path: Path) -> None:
     s = load_settings(data_dir=tmp_path)
     specs = variation_specs("uPHOTO", "uMASK", ["red", " navy ", "forest green", "Red"], "mug", s, seed=5)
     assert [sp.prompt for sp in specs] == ["a red mug", "a navy mug", "a forest green mug"]
@@ -27,11 +27,13 @@ def test_one_inpaint_spec_per_variation(tmp_path: Path) -> None:
         sp.mode is Mode.INPAINT and sp.init_image == "uPHOTO" and sp.mask_image == "uMASK" for sp in specs
     )
     assert all(sp.seed == 5 and sp.count == 1 and sp.width is None for sp in specs)
+    assert [sp.colourway.hex for sp in specs if sp.colourway] == ["#ff0000", "#000080", "#228b22"]
+    assert {sp.backend for sp in specs} == {"colourway"}
 
 
 def test_sizes_keep_the_aspect(tmp_path: Path) -> None:
     s = load_settings(data_dir=tmp_path)  # the demo model: about 64x64
-    specs = variation_specs("a", "b", ["blue"], "tote bag", s, size=(1200, 800))
+    specs = variation_specs("a", "b", ["blue velvet"], "tote bag", s, size=(1200, 800))  # a material pass
     sp = specs[0]
     assert sp.width is not None and sp.height is not None
     assert sp.width % 8 == 0 and sp.height % 8 == 0
@@ -70,7 +72,7 @@ def test_prepare_form_stores_photo_and_cut_out_mask(tmp_path: Path) -> None:
     with Image.open(store.image_file(sp.mask_image)) as mk:
         assert mk.mode == "L" and mk.size == (96, 64)
         assert 0.05 < (np.asarray(mk) > 127).mean() < 0.6
-    assert sp.width is not None and sp.height is not None and sp.width > sp.height
+    assert sp.width is None and sp.backend == "colourway"  # recoloured at the photo's own size
 
     with pytest.raises(SpecError, match="mask is 10x10"):
         prepare_variations(photo, ["blue"], store, s, mask=Image.new("L", (10, 10)))
