@@ -241,10 +241,14 @@ def _encode_chunk_batch(
     if bool((weights != 1.0).any()):
         # AUTOMATIC1111's "Original" emphasis, per prompt rather than per batch, so a prompt's pixels
         # do not depend on what it was batched with.
+        # (A mean near zero, as in an encoder whose last layer norm has no bias, is left alone: the
+        # ratio would blow up.)
         before = z.mean(dim=(1, 2), keepdim=True)
         z = z * weights.unsqueeze(-1)
         after = z.mean(dim=(1, 2), keepdim=True)
-        z = z * (before / after)
+        scale = z.abs().mean(dim=(1, 2), keepdim=True)
+        ok = (after.abs() > 1e-3 * scale) & (before.abs() > 1e-3 * scale)
+        z = z * torch.where(ok, before / torch.where(ok, after, torch.ones_like(after)), torch.ones_like(after))
     return z, pooled
 
 
