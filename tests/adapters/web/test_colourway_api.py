@@ -6,7 +6,6 @@ import io
 import json
 from collections.abc import Callable
 
-import numpy as np
 from PIL import Image
 
 from chatcanvas.colours import resolve_colour
