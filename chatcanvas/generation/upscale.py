@@ -60,7 +60,7 @@ def check_upscale_size(w: int, h: int, scale: int, settings: Settings) -> tuple[
     return nw, nh
 
 
-def _spec_size(w: int, h: int, settings: Settings) -> dict[str, int | None]:
+def _spec_size(w: int, h: int, settings: Settings) -> dict[str, Any]:
     ok = w % 8 == 0 and h % 8 == 0 and max(w, h) <= settings.max_side and w * h <= settings.max_pixels
     return {"width": w if ok else None, "height": h if ok else None}
 
