@@ -94,6 +94,7 @@ class Assistant:
         self.rewriter = rewriter
         self.memory = memory
         self.policy = policy or Policy(settings, store, engine)
+        self.policy.default_model = lambda name: self.engine.backend(name).model_name
         self.agent: AgentRunner | None = None  # an LLM agent runner, when one is configured
 
     # ------------------------------------------------------------ info
@@ -106,6 +107,12 @@ class Assistant:
         be = self.engine.backend()
         size = getattr(be, "native_size", None)
         return int(size()) if callable(size) else 1024
+
+    @property
+    def max_variations(self) -> int:
+        from chatcanvas.generation.variations import MAX_VARIATIONS
+
+        return MAX_VARIATIONS
 
     def image(self, image_id: str) -> GeneratedImage | None:
         return self.store.image(image_id)

@@ -62,6 +62,7 @@ class Policy:
     spend_check: Callable[[UserRef, float], None] | None = None  # set when spending is tracked
     estimate: Callable[[ImageSpec], float] | None = None
     extra: list[tuple[str, Check]] = field(default_factory=list)  # more rules, e.g. content policy
+    default_model: Callable[[str], str] | None = None  # the model a backend runs when none is named
     _user_buckets: dict[str, TokenBucket] = field(default_factory=dict)
     _server_buckets: dict[str, TokenBucket] = field(default_factory=dict)
     _last_ask: dict[str, float] = field(default_factory=dict)
@@ -160,6 +161,8 @@ class Policy:
     def _model(self, who: UserRef, spec: ImageSpec) -> None:
         if spec.model is None or who.platform not in ("web", "discord", "slack"):
             return
+        if self.default_model is not None and spec.model == self.default_model(spec.backend or self.settings.backend):
+            return  # a recipe's own model (a reroll, a button): the one configured anyway
         allowed = self.settings.models
         if not allowed:
             raise Refusal(m.MODEL_NOT_ALLOWED_NONE, rule="model")

@@ -82,6 +82,7 @@ class Engine:
         self._running: set[str] = set()
         self._accepting = False
         self._stopping = False
+        self._started_at = float("inf")  # jobs created before this are owed to their platform (see owed)
 
     # ------------------------------------------------------------ backends
 
@@ -117,6 +118,7 @@ class Engine:
 
     async def start(self) -> None:
         """Take up queued and interrupted jobs, then start the workers."""
+        self._started_at = time.time()
         self._accepting = True
         for name in list(self._pools):
             self._start_workers(name)
@@ -242,10 +244,11 @@ class Engine:
         return self.table.query(" AND ".join(clauses) or "1", tuple(params), limit)
 
     def owed(self, platform: str) -> list[JobRecord]:
-        """Jobs of ``platform`` whose result was never shown: finished, running or back in the queue."""
+        """Jobs of ``platform`` from before this start whose result was never shown: finished, running
+        or back in the queue. (Jobs submitted since are followed by whoever submitted them.)"""
         return self.table.query(
-            "platform = ? AND delivered = 0 AND status IN ('done', 'failed', 'queued', 'running')",
-            (platform,),
+            "platform = ? AND delivered = 0 AND status IN ('done', 'failed', 'queued', 'running') AND created < ?",
+            (platform, self._started_at),
             limit=500,
         )
 

@@ -8,6 +8,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -106,15 +107,19 @@ class Store:
         self.db.execute("PRAGMA busy_timeout=30000")
         self.migrate()
 
-    def migrate(self) -> list[str]:
-        """Run every migration not yet applied; returns the names that ran."""
+    def migrate(self, migrations: Sequence[tuple[str, str]] = MIGRATIONS) -> list[str]:
+        """Run every migration not yet applied; returns the names that ran.
+
+        The core's run when the store opens; an adapter registers its own tables (its own small
+        state) by calling this with its own named migrations when it starts.
+        """
         ran = []
         with self.lock:
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
             )
             done = {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
-            for name, sql in MIGRATIONS:
+            for name, sql in migrations:
                 if name in done:
                     continue
                 self.db.execute("BEGIN")

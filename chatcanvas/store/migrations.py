@@ -65,53 +65,6 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "slack_0001_seen",
-        """
-        CREATE TABLE IF NOT EXISTS slack_seen (
-            key TEXT PRIMARY KEY,            -- "event:<event_id>" / "trigger:<trigger_id>"
-            at REAL NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS slack_seen_at ON slack_seen(at);
-        CREATE TABLE IF NOT EXISTS slack_threads (
-            channel TEXT NOT NULL,
-            thread_ts TEXT NOT NULL,
-            last_file TEXT,                  -- the last image file id shared in the thread
-            at REAL NOT NULL,
-            PRIMARY KEY (channel, thread_ts)
-        );
-        """,
-    ),
-    (
-        "web_0001_api",
-        """
-        CREATE TABLE IF NOT EXISTS web_api_usage (
-            key_id TEXT NOT NULL,            -- adapters/web/auth.py key_id(): a hash, never the key
-            day TEXT NOT NULL,               -- UTC date, YYYY-MM-DD
-            images INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (key_id, day)
-        );
-        CREATE TABLE IF NOT EXISTS web_jobs (
-            id TEXT PRIMARY KEY,             -- the API's job id (one request: one or more engine jobs)
-            key_id TEXT NOT NULL DEFAULT '',
-            user_key TEXT NOT NULL,          -- UserRef.key of who asked
-            kind TEXT NOT NULL,              -- generation | variations | reroll | vary
-            data TEXT NOT NULL,              -- the job's JSON snapshot (engine job ids, prompts, texts, images)
-            created REAL NOT NULL,
-            finished REAL
-        );
-        """,
-    ),
-    (
-        "discord_0001_prefs",
-        """
-        CREATE TABLE IF NOT EXISTS discord_prefs (
-            user_id TEXT PRIMARY KEY,        -- the Discord user id
-            prefs TEXT NOT NULL,             -- JSON: aspect, count, style, negative, backend
-            updated REAL NOT NULL
-        );
-        """,
-    ),
-    (
         "rewriter_0001_memory",
         """
         CREATE TABLE IF NOT EXISTS conversation_memory (
@@ -153,6 +106,17 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (id, owner, place)
         );
         CREATE INDEX IF NOT EXISTS uploads_owner ON uploads(owner, created);
+        """,
+    ),
+    (
+        "policy_0001_api_key_usage",
+        """
+        CREATE TABLE IF NOT EXISTS web_api_usage (
+            key_id TEXT NOT NULL,            -- adapters/web/auth.py key_id(): a hash, never the key
+            day TEXT NOT NULL,               -- UTC date, YYYY-MM-DD
+            images INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (key_id, day)
+        );
         """,
     ),
 ]

@@ -73,6 +73,7 @@ class FakeSlackAPI:
         self.downloads: list[tuple[str, str | None]] = []  # (path, Authorization header)
         self.completed: list[dict[str, Any]] = []  # files.completeUploadExternal params, files decoded
         self.socket_acks: dict[str, dict[str, Any]] = {}
+        self.messages: dict[tuple[str, str], str] = {}  # (channel, ts) -> text of the messages still there
         self._rate_limits: dict[str, list[float]] = {}
         self._changed = asyncio.Condition()
         self._ts = itertools.count(1)
@@ -215,12 +216,21 @@ class FakeSlackAPI:
         if not (p.get("text") or p.get("blocks")):
             raise _ApiError("no_text")
         ts = self._next_ts()
+        self.messages[(str(p["channel"]), ts)] = str(p.get("text", ""))
         return {"channel": p["channel"], "ts": ts, "message": {"text": p.get("text", ""), "ts": ts}}
 
     def _m_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
         if not p.get("channel") or not p.get("ts"):
             raise _ApiError("message_not_found")
+        self.messages[(str(p["channel"]), str(p["ts"]))] = str(p.get("text", ""))
         return {"channel": p["channel"], "ts": p["ts"], "text": p.get("text", "")}
+
+    def _m_chat_delete(self, p: dict[str, Any]) -> dict[str, Any]:
+        key = (str(p.get("channel", "")), str(p.get("ts", "")))
+        if key not in self.messages:
+            raise _ApiError("message_not_found")
+        del self.messages[key]
+        return {"channel": key[0], "ts": key[1]}
 
     def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
         if not p.get("channel") or not p.get("user"):

@@ -12,12 +12,18 @@ from discord import app_commands
 from discord.ext import commands
 
 from chatcanvas import messages as m
-from chatcanvas.adapters.discord.gate import Gate, Where
 from chatcanvas.adapters.discord.prefs import AspectName, Prefs, UserPrefs
-from chatcanvas.adapters.discord.render import InteractionSurface, MessageSurface, Renderer, clip
+from chatcanvas.adapters.discord.render import (
+    ChannelSurface,
+    InteractionSurface,
+    MessageSurface,
+    Renderer,
+    Surface,
+    clip,
+)
 from chatcanvas.adapters.discord.views import COG_NAME, ImageButton
 from chatcanvas.errors import ChatcanvasError
-from chatcanvas.types import MAX_SEED, Aspect, Attachment, ChatTurn, Event, Images, ImageSpec, Place, UserRef
+from chatcanvas.types import MAX_SEED, Aspect, Attachment, ChatTurn, Event, ImageSpec, Place, UserRef
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -31,17 +37,22 @@ PLATFORM = "discord"
 
 
 def who_of(user: discord.abc.User, guild_id: int | None) -> UserRef:
-    return UserRef(platform=PLATFORM, user=str(user.id), server=str(guild_id or ""))
+    """The user; members with Manage Server are admins for the policy (every configured backend)."""
+    perms = getattr(user, "guild_permissions", None)
+    admin = bool(guild_id and perms is not None and perms.manage_guild)
+    return UserRef(platform=PLATFORM, user=str(user.id), server=str(guild_id or ""), admin=admin)
 
 
 def place_of(channel: object) -> Place:
+    """The place, with the facts the policy needs: a DM, an age-restricted (NSFW) channel."""
     if isinstance(channel, discord.Thread):
-        return Place(platform=PLATFORM, channel=str(channel.parent_id), thread=str(channel.id))
-    return Place(platform=PLATFORM, channel=str(getattr(channel, "id", "") or ""))
-
-
-def split_variations(text: str) -> list[str]:
-    return [v.strip() for v in re.split(r"[,;\n|]+", text) if v.strip()]
+        parent = channel.parent
+        nsfw = bool(parent is not None and getattr(parent, "nsfw", False))
+        return Place(platform=PLATFORM, channel=str(channel.parent_id), thread=str(channel.id), nsfw=nsfw)
+    dm = isinstance(channel, discord.DMChannel | discord.GroupChannel) or getattr(channel, "guild", 1) is None
+    nsfw_attr = getattr(channel, "nsfw", False)
+    nsfw = bool(nsfw_attr() if callable(nsfw_attr) else nsfw_attr)
+    return Place(platform=PLATFORM, channel=str(getattr(channel, "id", "") or ""), dm=dm, nsfw=nsfw)
 
 
 class ChatcanvasCog(commands.Cog, name=COG_NAME):
@@ -53,9 +64,10 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
         self.owns_ctx = owns_ctx
         self.settings = ctx.settings
         self.assistant = ctx.assistant
-        self.gate = Gate(ctx.settings)
         self.prefs = Prefs(ctx.store)
         self.edit_interval = 1.0  # seconds between edits of one message (Discord: ~5 per 5 s)
+        self._following: set[asyncio.Task[None]] = set()  # owed jobs still running after a restart
+        self._following_ids: set[str] = set()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -67,60 +79,59 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
         await self.deliver_pending()
 
     async def deliver_pending(self) -> int:
-        """Post what finished while the bot was down (interaction tokens have expired: plain messages)."""
-        from chatcanvas.adapters.discord.render import files_of, result_content, result_files
-        from chatcanvas.adapters.discord.views import result_view
+        """Post what the bot owes since it was down (interaction tokens have expired: plain messages).
 
+        Finished jobs are posted now; jobs still running or back in the queue are followed and posted
+        when they finish. Returns how many were posted now.
+        """
         sent = 0
-        for rec in await asyncio.to_thread(self.ctx.engine.undelivered, PLATFORM):
+        for rec in await asyncio.to_thread(self.assistant.owed, PLATFORM):
             target = rec.where.thread or rec.where.channel
-            if not target.isdigit():
+            if not target.isdigit() or rec.id in self._following_ids:
                 continue
             try:
                 channel = self.bot.get_channel(int(target)) or await self.bot.fetch_channel(int(target))
-                if not isinstance(channel, discord.abc.Messageable):
-                    continue
-                images = [i for i in (self.ctx.store.image(x) for x in rec.image_ids) if i is not None]
-                mention = f"<@{rec.who.user}> "
-                if images:
-                    ev = Images(job_id=rec.id, images=tuple(images))
-                    files = await asyncio.to_thread(result_files, images)
-                    await channel.send(
-                        mention + result_content(ev),
-                        files=files_of(files),
-                        view=result_view([i.id for i in images]),
-                    )
-                else:
-                    await channel.send(mention + clip(rec.error or m.INTERNAL_ERROR))
             except discord.HTTPException:
-                log.warning("could not deliver job %s to channel %s", rec.id, target, exc_info=True)
+                log.warning("could not find channel %s for job %s", target, rec.id, exc_info=True)
                 continue
-            self.ctx.engine.mark_delivered(rec.id)
-            sent += 1
+            if not isinstance(channel, discord.abc.Messageable):
+                continue
+            surface = ChannelSurface(channel, mention=f"<@{rec.who.user}> ")
+            task = self.bot.loop.create_task(self._renderer(surface).run(self.assistant.follow([rec.id])))
+            if rec.status.finished:
+                await task
+                sent += 1
+            else:  # on_ready comes again after a reconnect: follow each job once
+                self._following.add(task)
+                self._following_ids.add(rec.id)
+                task.add_done_callback(self._following.discard)
         return sent
-
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(ImageButton)
+        for task in list(self._following):
+            task.cancel()
         if self.owns_ctx:
             await self.ctx.aclose()
 
     # ------------------------------------------------------------ helpers
 
     def _refusal(self, interaction: discord.Interaction[Any]) -> str | None:
-        where = Where.of(interaction.channel, interaction.guild_id)
-        return self.gate.refusal(where, interaction.user.id)
+        """The policy's who/where rules, before anything is acknowledged (so the answer is ephemeral)."""
+        who = who_of(interaction.user, interaction.guild_id)
+        refused = self.assistant.precheck(who, place_of(interaction.channel))
+        return refused.reason if refused is not None else None
 
     async def _refuse_now(self, interaction: discord.Interaction[Any], reason: str) -> None:
         await InteractionSurface(interaction).refuse(reason, delivered=False)
 
-    def _renderer(self, surface: InteractionSurface | MessageSurface) -> Renderer:
+    def _renderer(self, surface: Surface) -> Renderer:
         return Renderer(surface, on_delivered=self._delivered, interval=self.edit_interval)
 
-    def _delivered(self, ev: Images) -> None:
+    def _delivered(self, job_id: str) -> None:
         try:
-            self.ctx.engine.mark_delivered(ev.job_id)
-        except Exception:  # bookkeeping only; the image is on screen
-            log.debug("mark_delivered failed for %s", ev.job_id, exc_info=True)
+            self.assistant.mark_delivered(job_id)
+        except Exception:  # bookkeeping only; the result is on screen
+            log.debug("mark_delivered failed for %s", job_id, exc_info=True)
 
     async def _run(self, interaction: discord.Interaction[Any], events: AsyncIterator[Event]) -> None:
         await self._renderer(InteractionSurface(interaction)).run(events)
@@ -245,8 +256,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
         variations: app_commands.Range[str, 1, 500],
     ) -> None:
         why = self._refusal(interaction)
-        wanted = split_variations(variations)
-        if why is None and not wanted:
+        if why is None and not variations.strip():
             why = m.DISCORD_NO_VARIATIONS
         if why is None and image.size > self.settings.max_upload_bytes:
             why = m.DISCORD_UPLOAD_TOO_BIG.format(size=image.size, limit=self.settings.max_upload_bytes)
@@ -270,7 +280,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
             )
             return
         who = who_of(interaction.user, interaction.guild_id)
-        events = self.assistant.vary_product(data, wanted, who, place_of(interaction.channel))
+        events = self.assistant.vary_product(data, variations, who, place_of(interaction.channel))
         await self._run(interaction, events)
 
     # ------------------------------------------------------------ /settings, /history
@@ -421,9 +431,9 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
             return
         surface = MessageSurface(message)
         guild_id = message.guild.id if message.guild else None
-        why = self.gate.refusal(Where.of(message.channel, guild_id), message.author.id)
-        if why:
-            await surface.refuse(why, delivered=False)
+        early = self.assistant.precheck(who_of(message.author, guild_id), place_of(message.channel))
+        if early is not None:
+            await surface.refuse(early.reason, delivered=False)
             return
         text = self._strip_mention(message.content)
         try:

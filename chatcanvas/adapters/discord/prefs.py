@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatcanvas.adapters.discord.tables import MIGRATIONS
 from chatcanvas.store import Store
 from chatcanvas.types import MAX_PROMPT_CHARS, Aspect, Recipe
 
@@ -43,6 +44,7 @@ class HistoryItem:
 class Prefs:
     def __init__(self, store: Store) -> None:
         self.store = store
+        store.migrate(MIGRATIONS)
 
     def get(self, user_id: str) -> UserPrefs:
         rows = self.store.execute("SELECT prefs FROM discord_prefs WHERE user_id = ?", (user_id,))

@@ -186,12 +186,56 @@ class MessageSurface(Surface):
             await self.origin.reply(text, mention_author=False)
 
 
+class ChannelSurface(Surface):
+    """A fresh message in a channel (results owed after a restart), with a mention of who asked."""
+
+    def __init__(self, channel: discord.abc.Messageable, mention: str = "") -> None:
+        self.channel = channel
+        self.mention = mention
+        self.status: discord.Message | None = None
+
+    async def edit(
+        self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None
+    ) -> None:
+        if self.status is None:
+            kwargs: dict[str, Any] = {"content": clip(self.mention + content)}
+            if files:
+                kwargs["files"] = files_of(files)
+            if view is not None:
+                kwargs["view"] = view
+            self.status = await self.channel.send(**kwargs)
+            return
+        edit: dict[str, Any] = {"content": clip(self.mention + content)}
+        if files is not None:
+            edit["attachments"] = files_of(files)
+        if view is not None:
+            edit["view"] = view
+        await self.status.edit(**edit)
+
+    async def send(
+        self, content: str, files: Sequence[FileSpec] | None = None, view: discord.ui.View | None = None
+    ) -> None:
+        kwargs: dict[str, Any] = {"content": clip(content)}
+        if files:
+            kwargs["files"] = files_of(files)
+        if view is not None:
+            kwargs["view"] = view
+        await self.channel.send(**kwargs)
+
+    async def refuse(self, reason: str, *, delivered: bool) -> None:
+        text = clip(self.mention + "⚠️ " + reason)
+        if self.status is not None and not delivered:
+            await self.status.edit(content=text, attachments=[], view=None)
+        else:
+            await self.channel.send(text)
+
+
 @dataclass
 class Renderer:
     """Turns one request's events into edits of one surface."""
 
     surface: Surface
-    on_delivered: Callable[[Images], None] | None = None
+    on_delivered: Callable[[str], None] | None = None  # a job's result (images or failure) was shown
     interval: float = 1.0
     texts: list[str] = field(default_factory=list)
     percent: dict[str, int] = field(default_factory=dict)
@@ -279,21 +323,76 @@ class Renderer:
             await self._refuse(ev.reason)
         elif isinstance(ev, Failed):
             await self._refuse(ev.reason)
+            if ev.job_id and self.on_delivered is not None:
+                self.on_delivered(ev.job_id)  # the failure was told: not again after a restart
         elif isinstance(ev, Cancelled):
             await self._refuse(m.JOB_CANCELLED)
 
     async def _deliver(self, ev: Images) -> None:
         if not ev.images:
             return
-        files = await asyncio.to_thread(result_files, ev.images)
-        notes = self.texts if not self.delivered else []
+        batches = await asyncio.to_thread(split_uploads, await asyncio.to_thread(result_files, ev.images))
+        notes = list(self.texts) if not self.delivered else []
+        if len(batches) > 1:
+            notes.append(m.DISCORD_SPLIT_UPLOAD.format(n=len(batches), limit=UPLOAD_LIMIT // (1024 * 1024)))
         content = result_content(ev, notes)
         view = result_view([i.id for i in ev.images])
+        first, rest = batches[0], batches[1:]
         if not self.delivered and not self.refused:
-            await self.throttle.finish(content=content, files=files, view=view)
+            await self.throttle.finish(content=content, files=first, view=view if not rest else None)
         else:
-            await self.surface.send(content, files, view)
+            await self.surface.send(content, first, view if not rest else None)
+        for i, files in enumerate(rest, 2):
+            last = i == len(batches)
+            await self.surface.send(f"({i}/{len(batches)})", files, view if last else None)
         self.delivered += 1
         self.percent.pop(ev.job_id, None)
         if self.on_delivered is not None:
-            self.on_delivered(ev)
+            self.on_delivered(ev.job_id)
+
+
+UPLOAD_LIMIT = 10 * 1024 * 1024  # what a bot may upload in one message (no server boost)
+_MARGIN = 64 * 1024  # multipart overhead
+
+
+def split_uploads(files: Sequence[FileSpec], limit: int = UPLOAD_LIMIT) -> list[list[FileSpec]]:
+    """The files in as few messages as fit Discord's upload limit (10 files, ``limit`` bytes each).
+
+    A file too big on its own is downscaled until it fits; the individual PNGs keep their recipe.
+    """
+    budget = limit - _MARGIN
+    batches: list[list[FileSpec]] = [[]]
+    used = 0
+    for name, data in files:
+        if len(data) > budget:
+            data = _shrink(data, budget)
+        if batches[-1] and (used + len(data) > budget or len(batches[-1]) >= MAX_FILES):
+            batches.append([])
+            used = 0
+        batches[-1].append((name, data))
+        used += len(data)
+    return batches
+
+
+def _shrink(png: bytes, budget: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        im.load()
+        text = dict(getattr(im, "text", {}))
+        img = im
+        while True:
+            img = img.resize((max(8, img.width * 3 // 4), max(8, img.height * 3 // 4)), Image.Resampling.LANCZOS)
+            info = None
+            if text:
+                from PIL import PngImagePlugin
+
+                info = PngImagePlugin.PngInfo()
+                for k, v in text.items():
+                    info.add_text(k, str(v))
+            buf = io.BytesIO()
+            img.save(buf, format="PNG", pnginfo=info)
+            if buf.tell() <= budget or max(img.size) <= 64:
+                return buf.getvalue()

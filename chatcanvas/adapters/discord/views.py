@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 import discord
 from discord import ui
@@ -52,15 +52,20 @@ class ImageButton(
         return cls(action, match["image_id"], label=getattr(item, "label", None))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        from chatcanvas.adapters.discord.cog import ChatcanvasCog
-
         cog = interaction.client.get_cog(COG_NAME) if hasattr(interaction.client, "get_cog") else None
-        if not isinstance(cog, ChatcanvasCog):
+        if not isinstance(cog, ButtonHandler):
             from chatcanvas import messages as m
 
             await interaction.response.send_message(m.INTERNAL_ERROR, ephemeral=True)
             return
         await cog.on_image_button(interaction, self.action, self.image_id)
+
+
+@runtime_checkable
+class ButtonHandler(Protocol):
+    """What the buttons call: the cog, found by name (so this module needs no import of it)."""
+
+    async def on_image_button(self, interaction: discord.Interaction[Any], action: str, image_id: str) -> None: ...
 
 
 def result_view(image_ids: Sequence[str]) -> ui.View:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from chatcanvas.adapters.slack.tables import MIGRATIONS
 from chatcanvas.store import Store
 
 KEEP_S = 24 * 3600  # Slack retries for minutes; a day is plenty
@@ -19,6 +20,7 @@ KEEP_S = 24 * 3600  # Slack retries for minutes; a day is plenty
 class Seen:
     def __init__(self, store: Store) -> None:
         self.store = store
+        store.migrate(MIGRATIONS)
         self._last_prune = 0.0
 
     def first_time_sync(self, key: str) -> bool:

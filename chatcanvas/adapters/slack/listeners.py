@@ -19,40 +19,32 @@ from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+import chatcanvas.adapters.slack.blocks as b
 from chatcanvas import messages as m
-from chatcanvas.adapters.slack import blocks as b
 from chatcanvas.adapters.slack.dedupe import Seen
 from chatcanvas.adapters.slack.files import download, is_image
 from chatcanvas.adapters.slack.progress import with_retry
 from chatcanvas.adapters.slack.render import ThreadRenderer
 from chatcanvas.adapters.slack.threads import Threads
 from chatcanvas.bot.assistant import Assistant
+from chatcanvas.bot.variation_list import asks_variations as _asks_variations
 from chatcanvas.config import Settings
 from chatcanvas.errors import ChatcanvasError
-from chatcanvas.types import ChatTurn, Event, Place, UserRef
+from chatcanvas.types import ChatTurn, Event, Place, Refused, UserRef
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 MESSAGE_SUBTYPES = (None, "file_share", "thread_broadcast")
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(\|[^>]*)?>")
-_VARIATIONS_ASK = re.compile(r"^\s*(variations?|variants?|colou?rs?|colou?rways?)\b\s*[:\-]?\s*", re.I)
-_SPLIT = re.compile(r"\s*(?:,|;|\n|/|\band\b|\bor\b|\+)\s*", re.I)
 
 
 def strip_mentions(text: str) -> str:
     return _MENTION.sub("", text or "").strip()
 
 
-def parse_variations(text: str) -> list[str]:
-    """'variations: navy, forest green and sand' -> ['navy', 'forest green', 'sand']."""
-    text = _VARIATIONS_ASK.sub("", strip_mentions(text))
-    text = re.sub(r"^\s*(?:make\s+(?:it|this|them)\s+)?(?:in\s+)", "", text, flags=re.I)
-    return [p.strip(" .!\"'") for p in _SPLIT.split(text) if p and p.strip(" .!\"'")]
-
-
 def asks_variations(text: str) -> bool:
-    return bool(_VARIATIONS_ASK.match(strip_mentions(text)))
+    return _asks_variations(strip_mentions(text))
 
 
 class SlackBridge:
@@ -92,15 +84,15 @@ class SlackBridge:
 
     # ------------------------------------------------------------ gates
 
-    def refusal_for(self, channel: str, channel_type: str | None = None) -> str | None:
-        """Why this channel may not be used (allow-list, DMs), or None."""
-        is_dm = channel_type == "im" or channel.startswith("D")
-        if is_dm:
-            return None if self.settings.slack_allow_dms else m.SLACK_DMS_NOT_ALLOWED
-        allowed = self.settings.slack_channels
-        if allowed and channel not in allowed:
-            return m.SLACK_CHANNEL_NOT_ALLOWED
-        return None
+    def place(self, channel: str, thread_ts: str = "", channel_type: str | None = None) -> Place:
+        """A Slack place; direct-message channels (type ``im``, ids starting with D) are marked as such."""
+        dm = channel_type in ("im", "directmessage") or channel.startswith("D")
+        return Place(platform=PLATFORM, channel=channel, thread=thread_ts, dm=dm)
+
+    def refusal_for(self, who: UserRef, where: Place) -> str | None:
+        """Why this user may not ask here (the policy's who/where rules), or None."""
+        refused = self.assistant.precheck(who, where)
+        return refused.reason if refused is not None else None
 
     def renderer(
         self, client: AsyncWebClient, channel: str, thread_ts: str | None, user: str
@@ -118,7 +110,8 @@ class SlackBridge:
             await args.ack()
             return
         text = str(body.get("text") or "").strip()
-        refusal = self.refusal_for(str(body.get("channel_id", "")))
+        who = UserRef(platform=PLATFORM, user=str(body.get("user_id", "")), server=str(body.get("team_id") or ""))
+        refusal = self.refusal_for(who, self.place(str(body.get("channel_id", "")), "", body.get("channel_name")))
         if refusal:
             await args.ack(text=refusal)
             return
@@ -145,10 +138,28 @@ class SlackBridge:
         await self.threads.join(channel, thread_ts)
         turn = ChatTurn(
             who=UserRef(platform=PLATFORM, user=user, server=team),
-            where=Place(platform=PLATFORM, channel=channel, thread=thread_ts),
+            where=self.place(channel, thread_ts),
             text=text,
         )
-        await self.renderer(client, channel, thread_ts, user).render(self.assistant.handle(turn))
+        out = self.renderer(client, channel, thread_ts, user)
+        await out.render(self._unask_if_refused(client, out, self.assistant.handle(turn)))
+
+    async def _unask_if_refused(
+        self, client: AsyncWebClient, out: ThreadRenderer, events: AsyncIterator[Event]
+    ) -> AsyncIterator[Event]:
+        """A request refused before anything was made leaves no "asked:" line: it is deleted, the
+        refusal goes to the user alone."""
+        first = True
+        async for ev in events:
+            if first and isinstance(ev, Refused) and out.thread_ts:
+                try:
+                    await with_retry(lambda: client.chat_delete(channel=out.channel, ts=str(out.thread_ts)))
+                    await self.threads.leave(out.channel, str(out.thread_ts))
+                    out.thread_ts = None
+                except SlackApiError as exc:
+                    log.info("could not remove the asked line: %s", exc.response.get("error"))
+            first = False
+            yield ev
 
     async def _respond(self, body: dict[str, Any], text: str) -> None:
         url = body.get("response_url")
@@ -170,7 +181,8 @@ class SlackBridge:
             return
         channel, user = str(event.get("channel", "")), str(event.get("user", ""))
         thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
-        refusal = self.refusal_for(channel, event.get("channel_type"))
+        who = UserRef(platform=PLATFORM, user=user, server=str(event.get("team") or body.get("team_id") or ""))
+        refusal = self.refusal_for(who, self.place(channel, thread_ts, event.get("channel_type")))
         if refusal:
             self.spawn(self.renderer(args.client, channel, thread_ts, user).ephemeral(refusal))
             return
@@ -199,7 +211,8 @@ class SlackBridge:
             return
         channel, user = str(event.get("channel", "")), str(event.get("user", ""))
         thread_ts = str(event.get("thread_ts") or "")  # a DM answered in place, a thread in its thread
-        refusal = self.refusal_for(channel, event.get("channel_type"))
+        who = UserRef(platform=PLATFORM, user=user, server=str(event.get("team") or body.get("team_id") or ""))
+        refusal = self.refusal_for(who, self.place(channel, thread_ts, event.get("channel_type")))
         if refusal:
             self.spawn(self.renderer(args.client, channel, thread_ts, user).ephemeral(refusal))
             return
@@ -221,7 +234,7 @@ class SlackBridge:
         channel, user = str(event["channel"]), str(event["user"])
         team = str(event.get("team") or body.get("team_id") or "")
         who = UserRef(platform=PLATFORM, user=user, server=team)
-        where = Place(platform=PLATFORM, channel=channel, thread=thread_ts)
+        where = self.place(channel, thread_ts, event.get("channel_type"))
         out = self.renderer(client, channel, thread_ts, user)
         text = strip_mentions(str(event.get("text", "")))
         await self.threads.join(channel, thread_ts)
@@ -234,14 +247,14 @@ class SlackBridge:
                     await out.ephemeral(m.NO_VARIATIONS)
                     return
                 data = await download(client, photo[0], self.settings.max_upload_bytes)
-                events = self.assistant.vary_product(data, parse_variations(text), who, where)
+                events = self.assistant.vary_product(data, strip_mentions(text), who, where)
             elif (
                 thread_ts
                 and asks_variations(text)
                 and (fid := await self.threads.last_file(channel, thread_ts))
             ):
                 data = await download(client, {"id": fid}, self.settings.max_upload_bytes)
-                events = self.assistant.vary_product(data, parse_variations(text), who, where)
+                events = self.assistant.vary_product(data, strip_mentions(text), who, where)
             else:
                 events = self.assistant.handle(ChatTurn(who=who, where=where, text=text))
         except ChatcanvasError as exc:
@@ -268,12 +281,12 @@ class SlackBridge:
         container = body.get("container") or {}
         thread_ts = str(container.get("thread_ts") or message.get("thread_ts") or message.get("ts") or "")
         out = self.renderer(args.client, channel, thread_ts, user)
-        refusal = self.refusal_for(channel)
+        who = UserRef(platform=PLATFORM, user=user, server=team)
+        where = self.place(channel, thread_ts)
+        refusal = self.refusal_for(who, where)
         if refusal:
             self.spawn(out.ephemeral(refusal))
             return
-        who = UserRef(platform=PLATFORM, user=user, server=team)
-        where = Place(platform=PLATFORM, channel=channel, thread=thread_ts)
         kind = str(action.get("action_id"))
         if kind == b.ACTION_RECIPE:
             self.spawn(self.show_recipe(out, image_id))

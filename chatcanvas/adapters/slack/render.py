@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+import chatcanvas.adapters.slack.blocks as b
 from chatcanvas import messages as m
-from chatcanvas.adapters.slack import blocks as b
 from chatcanvas.adapters.slack.files import upload_images
 from chatcanvas.adapters.slack.progress import StatusMessage, with_retry
 from chatcanvas.bot.assistant import Assistant
@@ -98,7 +98,7 @@ class ThreadRenderer:
                 elif isinstance(ev, Failed):
                     if ev.job_id:
                         await show(ev.job_id, m.SLACK_FAILED.format(reason=ev.reason))
-                        await asyncio.to_thread(self.assistant.engine.mark_delivered, ev.job_id)
+                        await asyncio.to_thread(self.assistant.mark_delivered, ev.job_id)
                     else:
                         await self.post(m.SLACK_FAILED.format(reason=ev.reason))
                 elif isinstance(ev, Cancelled):
@@ -123,4 +123,4 @@ class ThreadRenderer:
         if ev.images:
             await upload_images(self.client, self.channel, self.thread_ts, ev.images)
             await self.post(b.result_comment(ev.images), blocks=b.result_blocks(ev.images))
-        await asyncio.to_thread(self.assistant.engine.mark_delivered, ev.job_id)
+        await asyncio.to_thread(self.assistant.mark_delivered, ev.job_id)

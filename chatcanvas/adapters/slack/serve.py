@@ -19,7 +19,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from chatcanvas import messages as m
 from chatcanvas.adapters.slack.listeners import PLATFORM, SlackBridge
 from chatcanvas.errors import ConfigError
-from chatcanvas.generation.jobs import JobStatus
 
 if TYPE_CHECKING:
     from chatcanvas.app import AppContext
@@ -75,11 +74,7 @@ async def start_http(app: AsyncApp, host: str, port: int) -> tuple[web.AppRunner
 
 async def resume(bridge: SlackBridge, client: AsyncWebClient) -> None:
     """Deliver what a restart left behind: finished but undelivered jobs, and jobs still in the queue."""
-    engine = bridge.assistant.engine
-    records = await asyncio.to_thread(engine.undelivered, PLATFORM)
-    for status in (JobStatus.QUEUED, JobStatus.RUNNING):
-        unfinished = await asyncio.to_thread(engine.jobs, None, status, 500)
-        records += [r for r in unfinished if r.who.platform == PLATFORM and not r.delivered]
+    records = await asyncio.to_thread(bridge.assistant.owed, PLATFORM)
     for rec in records:
         if not rec.where.channel:
             continue

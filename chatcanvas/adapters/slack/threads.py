@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+from chatcanvas.adapters.slack.tables import MIGRATIONS
 from chatcanvas.store import Store
 
 
 class Threads:
     def __init__(self, store: Store) -> None:
         self.store = store
+        store.migrate(MIGRATIONS)
 
     def _join(self, channel: str, thread_ts: str) -> None:
         self.store.execute(
@@ -23,6 +25,11 @@ class Threads:
     async def join(self, channel: str, thread_ts: str) -> None:
         if thread_ts:
             await asyncio.to_thread(self._join, channel, thread_ts)
+
+    async def leave(self, channel: str, thread_ts: str) -> None:
+        await asyncio.to_thread(
+            self.store.execute, "DELETE FROM slack_threads WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
+        )
 
     async def is_ours(self, channel: str, thread_ts: str) -> bool:
         rows = await asyncio.to_thread(

@@ -1,4 +1,4 @@
-"""API keys (bearer tokens) and their daily image quotas, kept in the store."""
+"""API keys (bearer tokens): who is calling. Their daily image quotas are a rule of the policy."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from fastapi import Request
 from chatcanvas import messages as m
 from chatcanvas.adapters.web.problems import Problem
 from chatcanvas.config import Settings
-from chatcanvas.errors import QuotaExceeded
 from chatcanvas.store import Store
 from chatcanvas.types import UserRef
 
@@ -76,44 +75,7 @@ class ApiKeys:
         return now.date().isoformat(), (midnight - now).total_seconds()
 
     def used(self, kid: str) -> int:
+        """Images this key has had admitted today (the policy counts them; ``api_key_quota``)."""
         day, _ = self._today()
         rows = self.store.execute("SELECT images FROM web_api_usage WHERE key_id = ? AND day = ?", (kid, day))
         return int(rows[0][0]) if rows else 0
-
-    def reserve(self, caller: Caller, images: int) -> None:
-        """Count ``images`` against the caller's key for today, or raise QuotaExceeded (429)."""
-        if caller.key_id is None or images <= 0:
-            return
-        day, until_midnight = self._today()
-        with self.store.lock:
-            rows = self.store.db.execute(
-                "SELECT images FROM web_api_usage WHERE key_id = ? AND day = ?", (caller.key_id, day)
-            ).fetchall()
-            used = int(rows[0][0]) if rows else 0
-            if used + images > self.quota:
-                raise QuotaExceeded(m.API_KEY_QUOTA.format(limit=self.quota), retry_after=until_midnight)
-            self.store.db.execute(
-                "INSERT INTO web_api_usage (key_id, day, images) VALUES (?, ?, ?) "
-                "ON CONFLICT (key_id, day) DO UPDATE SET images = images + excluded.images",
-                (caller.key_id, day, images),
-            )
-
-    def charge(self, caller: Caller, images: int) -> None:
-        """Count images already under way (the assistant made more than reserved); never refuses."""
-        if caller.key_id is None or images <= 0:
-            return
-        day, _ = self._today()
-        self.store.execute(
-            "INSERT INTO web_api_usage (key_id, day, images) VALUES (?, ?, ?) "
-            "ON CONFLICT (key_id, day) DO UPDATE SET images = images + excluded.images",
-            (caller.key_id, day, images),
-        )
-
-    def refund(self, caller: Caller, images: int) -> None:
-        if caller.key_id is None or images <= 0:
-            return
-        day, _ = self._today()
-        self.store.execute(
-            "UPDATE web_api_usage SET images = MAX(0, images - ?) WHERE key_id = ? AND day = ?",
-            (images, caller.key_id, day),
-        )

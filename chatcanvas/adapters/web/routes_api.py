@@ -18,7 +18,6 @@ from chatcanvas.adapters.web.schemas import GenerationRequest, InfoOut, JobOut, 
 from chatcanvas.adapters.web.state import WebState, web_state
 from chatcanvas.adapters.web.tracker import WebJob, new_job_id
 from chatcanvas.errors import ChatcanvasError
-from chatcanvas.generation.variations import MAX_VARIATIONS, clean_variations
 from chatcanvas.images import MIME_TYPES, ImageTooLarge, load_upload, megabytes, sniff_format
 from chatcanvas.types import ChatTurn, Event, Place
 
@@ -57,24 +56,21 @@ def root_path(request: Request) -> str:
 
 
 async def _start(
-    st: WebState, caller: Caller, kind: str, images: int, stream: AsyncIterator[Event], prefix: str = ""
+    st: WebState, caller: Caller, kind: str, stream: AsyncIterator[Event], prefix: str = ""
 ) -> JSONResponse:
-    """Reserve quota, follow the stream in the background, answer once it is queued or refused."""
-    st.keys.reserve(caller, images)
-    job = WebJob(
-        id=new_job_id(), kind=kind, who=caller.who, key_id=caller.key_id, reserved=images, prefix=prefix
-    )
-    job.on_accepted = lambda j: _settle(st, caller, j)
+    """Follow the stream in the background, answer once it is queued or refused (the policy decides)."""
+    job = WebJob(id=new_job_id(), kind=kind, who=caller.who, key_id=caller.key_id, prefix=prefix)
     st.jobs.start(job, stream)
     try:
         await asyncio.wait_for(job.decided.wait(), ACCEPT_WAIT_S)
     except TimeoutError:
         pass  # still thinking (a slow LLM): answer now, the events endpoint will tell the rest
     if job.problem is not None:
-        st.keys.refund(caller, images)
         status, detail, retry = job.problem
         headers = {"Retry-After": str(max(1, int(retry + 0.999)))} if retry is not None else None
-        extra = {"job": job.id, **({"retry_after": retry} if retry is not None else {})}
+        extra: dict[str, Any] = {"job": job.id, **({"retry_after": retry} if retry is not None else {})}
+        if job.rule:
+            extra["rule"] = job.rule
         raise Problem(status, detail, headers=headers, extra=extra)
     code = 200 if job.over else 202
     return JSONResponse(job.snapshot(), status_code=code, headers={"Location": f"{prefix}/v1/jobs/{job.id}"})
@@ -85,17 +81,6 @@ def _model_name(ref: str) -> str:
     from pathlib import Path
 
     return Path(ref).name if ref.startswith(("/", ".", "~")) or "\\" in ref else ref
-
-
-def _settle(st: WebState, caller: Caller, job: WebJob) -> None:
-    """A text request reserves one image; the assistant may plan more. Count what it queued."""
-    made = 0
-    for jid in job.job_ids:
-        rec = st.ctx.engine.job(jid)
-        made += rec.spec.count if rec is not None else 1
-    if made > job.reserved:
-        st.keys.charge(caller, made - job.reserved)
-        job.reserved = made
 
 
 @router.get("", response_model=InfoOut, summary="What this server runs")
@@ -115,7 +100,7 @@ async def info(st: State) -> dict[str, Any]:
         "api_keys_required": st.keys.enabled,
         "max_upload_bytes": s.max_upload_bytes,
         "max_upload_pixels": s.max_upload_pixels,
-        "max_variations": MAX_VARIATIONS,
+        "max_variations": st.ctx.assistant.max_variations,
     }
 
 
@@ -133,10 +118,10 @@ async def create_generation(body: GenerationRequest, request: Request, st: State
     if body.spec is not None:
         spec = st.ctx.settings.limits.check(body.spec)
         stream = a.generate(spec, caller.who, where)
-        return await _start(st, caller, "generation", spec.count, stream, root_path(request))
+        return await _start(st, caller, "generation", stream, root_path(request))
     assert body.text is not None
     turn = ChatTurn(who=caller.who, where=where, text=body.text.strip())
-    return await _start(st, caller, "generation", 1, a.handle(turn), root_path(request))
+    return await _start(st, caller, "generation", a.handle(turn), root_path(request))
 
 
 async def _read_upload(upload: UploadFile, st: WebState, what: str) -> bytes:
@@ -153,7 +138,8 @@ async def _read_upload(upload: UploadFile, st: WebState, what: str) -> bytes:
     return data
 
 
-def _parse_variations(raw: list[str]) -> list[str]:
+def _variations(raw: list[str]) -> str | list[str]:
+    """The form field as sent: a JSON list, the field repeated, or one typed list ("navy, forest green")."""
     if len(raw) == 1 and raw[0].lstrip().startswith("["):
         try:
             parsed = json.loads(raw[0])
@@ -161,10 +147,8 @@ def _parse_variations(raw: list[str]) -> list[str]:
             raise Problem(422, m.NO_VARIATIONS) from None
         if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
             raise Problem(422, m.NO_VARIATIONS)
-        raw = parsed
-    elif len(raw) == 1:
-        raw = raw[0].split(",")
-    return clean_variations(raw)
+        return list(parsed)
+    return raw[0] if len(raw) == 1 else raw
 
 
 @router.post(
@@ -194,21 +178,20 @@ async def create_variations(
     if mask is not None and mask.filename:
         mask_data = await _read_upload(mask, st, "the mask")
         load_upload(mask_data, st.ctx.settings, mode="L")
-    wanted = _parse_variations(variations)
     stream = st.ctx.assistant.vary_product(
-        data, wanted, caller.who, _place(caller, conversation), mask=mask_data, subject=subject.strip()
+        data, _variations(variations), caller.who, _place(caller, conversation), mask=mask_data, subject=subject.strip()
     )
-    return await _start(st, caller, "variations", len(wanted), stream, root_path(request))
+    return await _start(st, caller, "variations", stream, root_path(request))
 
 
-def _find(st: WebState, caller: Caller, job_id: str) -> tuple[WebJob | None, dict[str, Any]]:
-    """The job (live, or its snapshot) if the caller may see it; 404 otherwise."""
+def _find(st: WebState, caller: Caller, job_id: str, prefix: str = "") -> tuple[WebJob | None, dict[str, Any]]:
+    """The job (live, or derived from its engine jobs' records) if the caller may see it; 404 otherwise."""
     live = st.jobs.get(job_id)
     if live is not None:
         if st.keys.enabled and live.key_id != caller.key_id:
             raise Problem(404, m.NO_SUCH_JOB.format(job_id=job_id))
         return live, live.snapshot()
-    stored = st.jobs.stored(job_id)
+    stored = st.jobs.stored(job_id, prefix)
     if stored is not None:
         snap, _, kid = stored
         if st.keys.enabled and kid != caller.key_id:
@@ -219,14 +202,14 @@ def _find(st: WebState, caller: Caller, job_id: str) -> tuple[WebJob | None, dic
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=PROBLEMS, summary="A job's status and images")
 async def get_job(job_id: str, request: Request, st: State) -> dict[str, Any]:
-    _, snap = _find(st, caller_of(request, st), job_id)
+    _, snap = _find(st, caller_of(request, st), job_id, root_path(request))
     return snap
 
 
 @router.delete("/jobs/{job_id}", response_model=JobOut, responses=PROBLEMS, summary="Cancel a job")
 async def cancel_job(job_id: str, request: Request, st: State) -> dict[str, Any]:
     caller = caller_of(request, st)
-    live, snap = _find(st, caller, job_id)
+    live, snap = _find(st, caller, job_id, root_path(request))
     if live is not None:
         if live.over:
             return live.snapshot()
@@ -238,14 +221,14 @@ async def cancel_job(job_id: str, request: Request, st: State) -> dict[str, Any]
         ids = list(snap.get("job_ids", []))
     for jid in ids:
         try:
-            await st.ctx.engine.cancel(jid, caller.who)
-        except ChatcanvasError as exc:  # the engine refuses to cancel someone else's job
+            await st.ctx.assistant.cancel(jid, caller.who)
+        except ChatcanvasError as exc:  # only its owner may cancel a job
             raise Problem(403, str(exc)) from None
     if live is not None:
         if live.task is not None and not ids:
             await asyncio.gather(live.task, return_exceptions=True)
         return live.snapshot()
-    fresh = st.jobs.stored(job_id)
+    fresh = st.jobs.stored(job_id, root_path(request))
     return fresh[0] if fresh is not None else snap
 
 
@@ -258,8 +241,8 @@ async def cancel_job(job_id: str, request: Request, st: State) -> dict[str, Any]
 async def get_image(image_id: str, st: State, download: bool = False) -> FileResponse:
     if not _IMAGE_ID.match(image_id):
         raise Problem(404, m.NO_SUCH_IMAGE.format(ref=image_id))
-    path = st.ctx.store.image_path(image_id)
-    if path is None or not path.is_file():
+    path = st.ctx.assistant.image_path(image_id)
+    if path is None:
         raise Problem(404, m.NO_SUCH_IMAGE.format(ref=image_id))
     headers = {"Cache-Control": "public, max-age=31536000, immutable"}
     return FileResponse(
@@ -282,7 +265,7 @@ async def reroll(image_id: str, request: Request, st: State) -> JSONResponse:
     caller = caller_of(request, st)
     _known_image(st, image_id)
     stream = st.ctx.assistant.reroll(image_id, caller.who, _place(caller, None))
-    return await _start(st, caller, "reroll", 1, stream, root_path(request))
+    return await _start(st, caller, "reroll", stream, root_path(request))
 
 
 @router.post(
@@ -296,9 +279,9 @@ async def vary(image_id: str, request: Request, st: State) -> JSONResponse:
     caller = caller_of(request, st)
     _known_image(st, image_id)
     stream = st.ctx.assistant.vary(image_id, caller.who, _place(caller, None))
-    return await _start(st, caller, "vary", 1, stream, root_path(request))
+    return await _start(st, caller, "vary", stream, root_path(request))
 
 
 def _known_image(st: WebState, image_id: str) -> None:
-    if not _IMAGE_ID.match(image_id) or st.ctx.store.image(image_id) is None:
+    if not _IMAGE_ID.match(image_id) or st.ctx.assistant.image(image_id) is None:
         raise Problem(404, m.NO_SUCH_IMAGE.format(ref=image_id))

@@ -23,7 +23,7 @@ class WebState:
 
     @classmethod
     def build(cls, ctx: AppContext) -> WebState:
-        return cls(ctx=ctx, keys=ApiKeys(ctx.settings, ctx.store), jobs=WebJobs(ctx.store, ctx.engine))
+        return cls(ctx=ctx, keys=ApiKeys(ctx.settings, ctx.store), jobs=WebJobs(ctx.store, ctx.assistant))
 
     async def aclose(self) -> None:
         tasks = [j.task for j in self.jobs.live.values() if j.task is not None and not j.task.done()]

@@ -1,9 +1,10 @@
 """API jobs: one request (a text, a spec, a set of variations) followed through the assistant.
 
 An API job groups the engine jobs the assistant starts for one request, with the rewritten
-prompts, the assistant's text and the images. It records the assistant's event stream as
-named events for the SSE endpoint, and a JSON snapshot in the store (``web_jobs``) so that
-``GET /v1/jobs/{id}`` still answers after a restart (the engine resumes the jobs themselves).
+prompts, the assistant's text and the images. While this process follows it, it records the
+assistant's event stream as named events for the SSE endpoint. The store keeps only which engine
+jobs a request started (``web_requests``); after a restart ``GET /v1/jobs/{id}`` derives the status,
+images and errors from those jobs' own records, so there is no second copy of job state to go stale.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ from chatcanvas.types import (
 )
 
 if TYPE_CHECKING:
-    from chatcanvas.generation.engine import Engine
+    from chatcanvas.bot.assistant import Assistant
     from chatcanvas.store import Store
 
 log = logging.getLogger(__name__)
@@ -67,10 +68,10 @@ def image_info(img: GeneratedImage, prefix: str = "") -> dict[str, Any]:
     }
 
 
-def images_by_id(store: Store, image_ids: list[str], prefix: str = "") -> list[dict[str, Any]]:
+def images_by_id(assistant: Assistant, image_ids: list[str], prefix: str = "") -> list[dict[str, Any]]:
     out = []
     for iid in image_ids:
-        img = store.image(iid)
+        img = assistant.image(iid)
         if img is not None:
             out.append(image_info(img, prefix))
     return out
@@ -82,7 +83,6 @@ class WebJob:
     kind: str
     who: UserRef
     key_id: str | None
-    reserved: int = 0  # images counted against the key's quota
     prefix: str = ""  # where the app is mounted (the ASGI root_path), for the links
     created: float = field(default_factory=time.time)
     finished: float | None = None
@@ -94,6 +94,7 @@ class WebJob:
     images: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     problem: tuple[int, str, float | None] | None = None  # (http status, message, retry_after) if refused
+    rule: str | None = None  # the policy rule that refused it
     progress: dict[str, tuple[int, int]] = field(default_factory=dict)
     finished_jobs: set[str] = field(default_factory=set)
     cancel_requested: bool = False
@@ -102,7 +103,6 @@ class WebJob:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     decided: asyncio.Event = field(default_factory=asyncio.Event)  # accepted, refused or over
     task: asyncio.Task[None] | None = None
-    on_accepted: Callable[[WebJob], None] | None = None  # e.g. settle the quota once the jobs are known
 
     # ------------------------------------------------------------ views
 
@@ -200,7 +200,8 @@ class WebJob:
             self.errors.append(ev.reason)
             if not self.job_ids:
                 self.problem = (429 if ev.retry_after is not None else 422, ev.reason, ev.retry_after)
-            self._emit("refused", {"reason": ev.reason, "retry_after": ev.retry_after})
+                self.rule = ev.rule
+            self._emit("refused", {"reason": ev.reason, "rule": ev.rule, "retry_after": ev.retry_after})
             self.decided.set()
         elif isinstance(ev, Failed):
             self.errors.append(ev.reason)
@@ -243,13 +244,16 @@ class WebJob:
 
 
 class WebJobs:
-    """The live API jobs of this process, and their snapshots in the store."""
+    """The live API jobs of this process, and which engine jobs each request started (in the store)."""
 
-    def __init__(self, store: Store, engine: Engine | None = None, keep: int = 500) -> None:
+    def __init__(self, store: Store, assistant: Assistant, keep: int = 500) -> None:
+        from chatcanvas.adapters.web.tables import MIGRATIONS
+
         self.store = store
-        self.engine = engine
+        self.assistant = assistant
         self.keep = keep
         self.live: dict[str, WebJob] = {}
+        store.migrate(MIGRATIONS)
 
     def start(self, job: WebJob, stream: AsyncIterator[Event]) -> WebJob:
         self.live[job.id] = job
@@ -259,14 +263,14 @@ class WebJobs:
         return job
 
     async def _drive(self, job: WebJob, stream: AsyncIterator[Event]) -> None:
+        shutting_down = False
         try:
             async for ev in stream:
                 job.record(ev)
-                if isinstance(ev, Accepted):
+                if isinstance(ev, (Accepted, Text)):
                     self._save(job)
-                    if job.on_accepted is not None:
-                        job.on_accepted(job)
         except asyncio.CancelledError:
+            shutting_down = not job.cancel_requested  # the server stops; the engine keeps the jobs
             job.cancel_requested = True
         except ChatcanvasError as exc:
             from chatcanvas.adapters.web.problems import problem_for_error
@@ -286,23 +290,26 @@ class WebJobs:
                 aclose = getattr(stream, "aclose", None)
                 if aclose is not None:
                     await aclose()
-            job.finish()
+            if not shutting_down:
+                job.finish()
             self._save(job)
 
     def _save(self, job: WebJob) -> None:
         try:
             self.store.execute(
-                "INSERT INTO web_jobs (id, key_id, user_key, kind, data, created, finished)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET data = excluded.data, finished = excluded.finished",
+                "INSERT INTO web_requests (id, key_id, user_key, kind, job_ids, texts, errors, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET job_ids = excluded.job_ids, texts = excluded.texts,"
+                " errors = excluded.errors",
                 (
                     job.id,
                     job.key_id or "",
                     job.who.key,
                     job.kind,
-                    json.dumps(job.snapshot()),
+                    json.dumps(job.job_ids),
+                    json.dumps(job.texts),
+                    json.dumps([] if job.job_ids else job.errors),
                     job.created,
-                    job.finished,
                 ),
             )
         except Exception:  # the store is closing; the engine keeps the jobs themselves
@@ -320,40 +327,53 @@ class WebJobs:
     def get(self, job_id: str) -> WebJob | None:
         return self.live.get(job_id)
 
-    def stored(self, job_id: str) -> tuple[dict[str, Any], str, str | None] | None:
-        """(snapshot, owner's UserRef key, key id) of a job from the store, refreshed from the engine."""
-        rows = self.store.execute("SELECT data, user_key, key_id FROM web_jobs WHERE id = ?", (job_id,))
+    def stored(self, job_id: str, prefix: str = "") -> tuple[dict[str, Any], str, str | None] | None:
+        """(snapshot, owner's UserRef key, key id) of a request this process no longer follows,
+        derived from its engine jobs' records."""
+        rows = self.store.execute(
+            "SELECT kind, key_id, user_key, job_ids, texts, errors, created FROM web_requests WHERE id = ?",
+            (job_id,),
+        )
         if not rows:
             return None
-        snap: dict[str, Any] = json.loads(rows[0]["data"])
-        if snap.get("status") not in TERMINAL_EVENTS and self.engine is not None:
-            snap = self._refresh(snap)
-        return snap, rows[0]["user_key"], rows[0]["key_id"] or None
-
-    def _refresh(self, snap: dict[str, Any]) -> dict[str, Any]:
-        """After a restart: the job's state from the engine's records."""
-        assert self.engine is not None
-        statuses = []
+        row = rows[0]
+        job = WebJob(id=job_id, kind=row["kind"], who=_owner(row["user_key"]), key_id=row["key_id"] or None)
+        job.prefix = prefix
+        job.created = row["created"]
+        job.job_ids = list(json.loads(row["job_ids"]))
+        job.texts = list(json.loads(row["texts"]))
+        job.errors = list(json.loads(row["errors"]))
+        statuses: list[str] = []
         image_ids: list[str] = []
-        errors: list[str] = list(snap.get("errors", []))
-        for jid in snap.get("job_ids", []):
-            rec = self.engine.job(jid)
+        for jid in job.job_ids:
+            rec = self.assistant.job(jid)
             if rec is None:
                 continue
             statuses.append(str(rec.status))
+            job.prompts.append(rec.spec.prompt)
             image_ids.extend(rec.image_ids)
-            if rec.error and rec.error not in errors:
-                errors.append(rec.error)
-        snap = dict(snap)
-        links = snap.get("links", {}).get("self", "")
-        prefix = links[: links.find("/v1/")] if "/v1/" in links else ""
-        snap["images"] = images_by_id(self.store, image_ids, prefix)
-        snap["errors"] = errors
-        if statuses and all(s in _FINISHED_ENGINE for s in statuses):
-            snap["status"] = "done" if image_ids else ("cancelled" if "cancelled" in statuses else "failed")
-            snap["percent"] = 100 if image_ids else snap.get("percent", 0)
+            if rec.error and rec.error not in job.errors and str(rec.status) == "failed":
+                job.errors.append(rec.error)
+            if str(rec.status) in _FINISHED_ENGINE:
+                job.finished_jobs.add(jid)
+            if rec.finished:
+                job.finished = max(job.finished or 0.0, rec.finished)
+        job.images = images_by_id(self.assistant, image_ids, prefix)
+        if statuses and all(st in _FINISHED_ENGINE for st in statuses):
+            job.status = "done" if image_ids else ("cancelled" if "cancelled" in statuses else "failed")
         elif "running" in statuses:
-            snap["status"] = "running"
+            job.status, job.position = "running", 0
         elif statuses:
-            snap["status"] = "queued"
-        return snap
+            job.status = "queued"
+            job.position = min(self.assistant.position(j) for j in job.job_ids)
+        else:
+            job.status = "failed" if job.errors else "done"
+        if not job.over:
+            job.finished = None
+        return job.snapshot(), row["user_key"], row["key_id"] or None
+
+
+def _owner(user_key: str) -> UserRef:
+    platform, _, rest = user_key.partition(":")
+    server, _, user = rest.partition(":")
+    return UserRef(platform=platform or "web", user=user or "?", server=server)

@@ -196,23 +196,57 @@ async def test_buttons_keep_working_after_a_restart(wire: Wire, discord_app: Any
         assert "blue cap" in r.prompt and r.seed != 99
 
 
-async def test_results_that_finished_while_the_bot_was_down_are_posted_on_start(
-    wire: Wire, discord_app: Any
+async def test_results_owed_after_a_restart_are_posted_finished_failed_and_still_queued(
+    settings: Any,
 ) -> None:
+    """A restart owes: a job done but never shown, a failure never told, a job still in the queue.
+
+    The first two are posted when the bot comes back, the third is followed and posted when it ends;
+    none is posted twice (a failure was re-posted with an @mention after every restart)."""
+    import asyncio
+
     from chatcanvas.adapters.discord.views import COG_NAME
+    from chatcanvas.app import build_app
+    from chatcanvas.generation.jobs import JobStatus
     from chatcanvas.types import ImageSpec, Place, UserRef
 
     who = UserRef(platform="discord", user="4242", server=str(GUILD_ID))
-    rec = await discord_app.engine.submit(
-        ImageSpec(prompt="a pink tote"), who, Place(platform="discord", channel=str(CHANNEL_ID))
-    )
-    async for _ in discord_app.engine.follow(rec.id):
+    here = Place(platform="discord", channel=str(CHANNEL_ID))
+    first = await build_app(settings)  # the process before the restart
+    rec = await first.engine.submit(ImageSpec(prompt="a pink tote"), who, here)
+    async for _ in first.engine.follow(rec.id):
         pass
-    assert [j.id for j in discord_app.engine.undelivered("discord")] == [rec.id]
-    cog = wire.bot.get_cog(COG_NAME)
-    assert await cog.deliver_pending() == 1  # type: ignore[union-attr]
-    (sent,) = await wire.wait_for(lambda r: r.is_channel_send(CHANNEL_ID))
-    assert "<@4242>" in sent.content
-    (png,) = list(iter_png_files(sent))
-    assert parameters_from_png(png.data)["prompt"] == "a pink tote"
-    assert discord_app.engine.undelivered("discord") == []
+    failed = first.engine.table.insert("f" * 16, ImageSpec(prompt="a teal mug"), who, here, "")
+    first.engine.table.set_status(failed.id, JobStatus.FAILED, "the model ran out of memory")
+    queued = first.engine.table.insert("q" * 16, ImageSpec(prompt="an olive cap", seed=5), who, here, "")
+    await first.aclose()
+
+    ctx = await build_app(settings)  # after the restart: the queued job is taken up again
+    bot = commands.Bot(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05)
+    bot.chatcanvas = ctx  # type: ignore[attr-defined]
+    try:
+        async with Wire(bot) as wire:
+            await bot.load_extension("chatcanvas.adapters.discord")
+            sends = await wire.wait_for(lambda r: r.is_channel_send(CHANNEL_ID), within=60, n=3)
+            texts = [r.content for r in sends]
+            assert all("<@4242>" in t for t in texts)
+            assert any("ran out of memory" in t for t in texts)
+            posted = [parameters_from_png(p.data)["prompt"] for r in wire.requests for p in iter_png_files(r)]
+            assert "a pink tote" in posted
+            for _ in range(200):  # the queued job's status message ends holding its image
+                posted = [parameters_from_png(p.data)["prompt"] for r in wire.requests for p in iter_png_files(r)]
+                if "an olive cap" in posted:
+                    break
+                await asyncio.sleep(0.1)
+            assert "an olive cap" in posted
+            for _ in range(50):
+                if ctx.engine.owed("discord") == [] or ctx.engine.job(queued.id).delivered:  # type: ignore[union-attr]
+                    break
+                await asyncio.sleep(0.1)
+            assert [ctx.engine.job(j).delivered for j in (rec.id, failed.id, queued.id)] == [True] * 3  # type: ignore[union-attr]
+            before = len(wire.requests)
+            cog = bot.get_cog(COG_NAME)
+            assert await cog.deliver_pending() == 0  # type: ignore[union-attr]
+            assert not any(r.is_channel_send(CHANNEL_ID) for r in wire.requests[before:])
+    finally:
+        await ctx.aclose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatcanvas.adapters.slack.dedupe import Seen
-from chatcanvas.adapters.slack.listeners import parse_variations, strip_mentions
+from chatcanvas.adapters.slack.listeners import strip_mentions
 from chatcanvas.store import Store
 
 
@@ -23,13 +23,6 @@ async def test_seen_survives_a_restart(tmp_path: Path) -> None:
     assert await reopened.first_time("event:Ev2")
 
 
-def test_parse_variations() -> None:
-    assert parse_variations("<@UBOT> variations: navy, forest green and sand") == [
-        "navy",
-        "forest green",
-        "sand",
-    ]
-    assert parse_variations("in red / blue") == ["red", "blue"]
-    assert parse_variations("colours: black") == ["black"]
-    assert parse_variations("  ") == []
+def test_mentions_are_stripped() -> None:
     assert strip_mentions("<@UBOT|chatcanvas> a red mug") == "a red mug"
+    assert strip_mentions("  <@W0123ABC>  ") == ""

@@ -147,12 +147,11 @@ async def test_vary_and_recipe_buttons(slack_server: SlackServer, slack_api: Fak
 async def test_channel_allow_list_refuses_ephemerally(
     slack_server: SlackServer, slack_api: FakeSlackAPI
 ) -> None:
-    slack_server.bridge.settings = slack_server.bridge.settings.model_copy(
-        update={"slack_channels": ["CALLOWED"]}
-    )
+    policy = slack_server.ctx.assistant.policy  # the allow-list is a rule of the one policy
+    policy.settings = policy.settings.model_copy(update={"slack_channels": ["CALLOWED"]})
     status, body, _ = await slack_server.command(slash_command("a red mug", channel="COTHER"))
     assert status == 200
-    assert "CHATCANVAS_SLACK_CHANNELS" in body  # the ack's text: shown to the user only
+    assert "CHATCANVAS_SLACK_CHANNELS" in body and "(rule: place)" in body  # the ack: the user's alone
     status, body, _ = await slack_server.command(slash_command("", channel="CALLOWED"))
     assert "/imagine" in body  # usage
     await slack_server.bridge.drain()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ from fastapi import FastAPI
 
 from chatcanvas.adapters.web.app import bind_host, create_app
 from chatcanvas.config import Settings
-from tests.adapters.web.conftest import Server, serving, sse_events
+from tests.adapters.web.conftest import running, serving, sse_events
 
 
 async def test_mounted_under_a_path_builds_its_own_context(
@@ -51,20 +50,23 @@ async def test_mounted_under_a_path_builds_its_own_context(
         await canvas.state.chatcanvas.aclose()  # a host without lifespan wiring closes it like this
 
 
-async def test_job_survives_a_restart_of_the_web_layer(server: Server) -> None:
-    c = server.client
-    job = (await c.post("/v1/generations", json={"prompt": "a cap", "seed": 9})).json()
-    done = (await sse_events(c, f"/v1/jobs/{job['id']}/events"))[-1][1]
-    # As if the process died after queuing: the web layer forgets it, its snapshot still says queued.
-    server.web.jobs.live.pop(job["id"])
-    server.ctx.store.execute(
-        "UPDATE web_jobs SET data = ?, finished = NULL WHERE id = ?",
-        (json.dumps({**job, "status": "queued", "images": []}), job["id"]),
-    )
-    got = (await c.get(f"/v1/jobs/{job['id']}")).json()
-    assert got["status"] == "done" and [i["id"] for i in got["images"]] == [i["id"] for i in done["images"]]
-    events = await sse_events(c, f"/v1/jobs/{job['id']}/events")
-    assert events[-1][0] == "done" and events[-1][1]["images"]
+async def test_a_job_queued_at_a_graceful_restart_reads_done_when_it_finishes(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The server stops while the job runs (no drain time: it goes back to the queue); after the
+    restart the job runs again and its status is derived from the job records: done with its image,
+    never a stale "cancelled"."""
+    settings = make_settings(drain_timeout_s=0, max_steps=200)
+    async with running(settings) as first:
+        resp = await first.client.post("/v1/generations", json={"prompt": "a cap", "seed": 9, "steps": 200})
+        assert resp.status_code == 202, resp.text
+        job = resp.json()
+    async with running(settings.model_copy(update={"drain_timeout_s": 30})) as second:  # a restart
+        events = await sse_events(second.client, f"/v1/jobs/{job['id']}/events")
+        assert events[-1][0] == "done" and events[-1][1]["images"]
+        got = (await second.client.get(f"/v1/jobs/{job['id']}")).json()
+        assert got["status"] == "done" and got["percent"] == 100
+        assert [i["id"] for i in got["images"]] == [i["id"] for i in events[-1][1]["images"]]
 
 
 async def test_serve_runs_uvicorn_for_a_context(make_settings: Callable[..., Settings]) -> None:
