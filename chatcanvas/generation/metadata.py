@@ -21,13 +21,17 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, PngImagePlugin
 
 from chatcanvas.types import ImageSpec, Recipe
+
+if TYPE_CHECKING:
+    from chatcanvas.config import Settings
 
 LANCZOS = "Lanczos"  # the hires upscaler this backend has
 
@@ -126,20 +130,45 @@ def parse_parameters(text: str) -> dict[str, str]:
     return out
 
 
-def png_with_recipe(img: Image.Image, recipe: Recipe) -> bytes:
+def png_with_recipe(
+    img: Image.Image,
+    recipe: Recipe,
+    *,
+    settings: Settings | None = None,
+    parent: bytes | None = None,
+    inputs: Sequence[bytes] = (),
+    origin: bytes | None = None,
+) -> bytes:
+    """The PNG every image leaves in: the recipe as text, the invisible watermark, C2PA Content Credentials.
+
+    ``parent``: the source image's bytes (image-to-image, inpainting, upscale, outpaint; read from the
+    store by ``recipe.init_image`` when not given), ``inputs``: other images that went in (a mask),
+    ``origin``: the service's own bytes these pixels came from (kept as the parent if they carry a
+    C2PA manifest). See :mod:`chatcanvas.provenance`.
+    """
+    from chatcanvas import provenance
+
+    img, recipe = provenance.mark(img, recipe, settings)
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", recipe_to_parameters(recipe))
     info.add_text("chatcanvas", recipe.model_dump_json(exclude_none=True))
     buf = io.BytesIO()
     img.save(buf, format="PNG", pnginfo=info)
-    return buf.getvalue()
+    return provenance.seal(buf.getvalue(), recipe, settings, parent=parent, inputs=inputs, origin=origin)
 
 
-def add_recipe(png: bytes, recipe: Recipe) -> bytes:
-    """Attach the recipe to PNG bytes from elsewhere, keeping the pixels as they are."""
+def add_recipe(
+    png: bytes,
+    recipe: Recipe,
+    *,
+    settings: Settings | None = None,
+    parent: bytes | None = None,
+    inputs: Sequence[bytes] = (),
+) -> bytes:
+    """Attach the recipe (and provenance) to image bytes from elsewhere (a service's output)."""
     with Image.open(io.BytesIO(png)) as im:
         im.load()
-        return png_with_recipe(im, recipe)
+        return png_with_recipe(im, recipe, settings=settings, parent=parent, inputs=inputs, origin=png)
 
 
 def png_text(png: bytes) -> dict[str, str]:
