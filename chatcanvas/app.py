@@ -23,6 +23,9 @@ class AppContext:
 
     async def aclose(self) -> None:
         await self.engine.shutdown()
+        moderator = self.assistant.policy.moderator
+        if moderator is not None:
+            await moderator.aclose()
         self.store.close()
 
 
@@ -54,6 +57,10 @@ def _extensions(ctx: AppContext) -> None:
 
     ctx.assistant.policy.spend_check = spend_check
     ctx.assistant.policy.estimate = estimate
+    if settings.moderation_enabled:
+        from chatcanvas.safety.moderation import Moderator
+
+        ctx.assistant.policy.moderator = Moderator(settings)
 
 
 async def build_app(settings: Settings, start: bool = True) -> AppContext:

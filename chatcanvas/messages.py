@@ -312,3 +312,5 @@ OUTPAINT_BAD_ZOOM = "Zoom out by 1.5 or 2, not {zoom}."
 NO_SUCH_FILE = "No such file: {path}"
 DISCORD_SPLIT_UPLOAD = "-# Sent in {n} messages: Discord takes at most {limit} MiB per message."
 VERIFY_UPLOAD_MISSING = 'Send the image as the form field "image", or as the request body (Content-Type image/png).'
+IMAGE_REF_NOT_AN_ID = "The {field} must be an image id from this service (an upload or a result), not {ref!r}."
+SAFETY_CHECKER_BLOCKED = "The model's safety checker blocked {n} of {total} images; they were not kept."

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -96,6 +96,7 @@ class Assistant:
         self.policy = policy or Policy(settings, store, engine)
         self.policy.default_model = lambda name: self.engine.backend(name).model_name
         self.agent: AgentRunner | None = None  # an LLM agent runner, when one is configured
+        self.on_refused: list[Callable[[Refused, UserRef, Place], None]] = []  # e.g. metrics
 
     # ------------------------------------------------------------ info
 
@@ -116,6 +117,16 @@ class Assistant:
 
     def image(self, image_id: str) -> GeneratedImage | None:
         return self.store.image(image_id)
+
+    def image_bytes_for(self, image_id: str, who: UserRef, where: Place) -> bytes:
+        """An image's bytes for a request (a tool's ``image_id``): a store id the caller may see, else Refusal."""
+        from chatcanvas.store.db import is_image_id
+
+        if not is_image_id(image_id):
+            raise Refusal(m.IMAGE_REF_NOT_AN_ID.format(field="image_id", ref=str(image_id)[:60]), rule="image_ref")
+        if not self.store.image_visible_to(image_id, who, where):
+            raise Refusal(m.NOT_YOUR_IMAGE.format(ref=image_id), rule="image_ref")
+        return self.store.image_bytes(image_id)
 
     def image_path(self, image_id: str) -> Path | None:
         path = self.store.image_path(image_id)
@@ -151,7 +162,25 @@ class Assistant:
     def precheck(self, who: UserRef, where: Place) -> Refused | None:
         """Who/where rules only (no side effects): adapters refuse early, ephemerally, with this."""
         exc = self.policy.precheck(who, where)
-        return refused(exc) if exc is not None else None
+        return self._refused(exc, who, where) if exc is not None else None
+
+    def _refused(self, exc: ChatcanvasError, who: UserRef, where: Place, text: str = "") -> Refused:
+        """The Refused event for ``exc``, recorded in the audit log and told to the refusal hooks."""
+        ev = refused(exc)
+        try:
+            from chatcanvas.safety.audit import record_refusal
+
+            record_refusal(
+                self.store, who, where, ev.rule, text, self.settings, reason=ev.reason, retry_after=ev.retry_after
+            )
+        except Exception:  # the audit is bookkeeping: the user still gets the refusal
+            log.warning("could not record a refusal", exc_info=True)
+        for hook in self.on_refused:
+            try:
+                hook(ev, who, where)
+            except Exception:
+                log.warning("refusal hook failed", exc_info=True)
+        return ev
 
     # ------------------------------------------------------------ chat
 
@@ -189,7 +218,7 @@ class Assistant:
             async for ev in self.run_specs(plan.specs, turn.who, turn.where, plan.notes, prompt_in=turn.text):
                 yield ev
         except ChatcanvasError as exc:
-            yield refused(exc)
+            yield self._refused(exc, turn.who, turn.where, turn.text)
         except Exception:
             log.exception("turn failed")
             yield Failed(reason=m.INTERNAL_ERROR)
@@ -200,7 +229,7 @@ class Assistant:
         """A spec from a form or slash-command options: no rewriting; over a limit it is refused, not bent."""
         problems = self.settings.limits.problems(spec)
         if problems:
-            yield refused(SpecError(" ".join(problems)))
+            yield self._refused(SpecError(" ".join(problems)), who, where, prompt_in or spec.prompt)
             return
         async for ev in self.run_specs([spec], who, where, [], prompt_in=prompt_in or spec.prompt):
             yield ev
@@ -225,11 +254,11 @@ class Assistant:
             notes += [n for n in why if n not in notes]
         try:
             texts = [t for t in (prompt_in, *(s.prompt for s in clamped)) if t]
-            self.policy.screen(Ask(who=who, where=where, specs=clamped, texts=texts))
+            await self.policy.screen(Ask(who=who, where=where, specs=clamped, texts=texts))
             prepared = [self.engine.prepare(s) for s in clamped]
             self.policy.admit(Ask(who=who, where=where, specs=prepared, texts=texts))
         except ChatcanvasError as exc:
-            yield refused(exc)
+            yield self._refused(exc, who, where, prompt_in)
             return
         if notes:
             yield Text(text=" ".join(notes))
@@ -242,7 +271,7 @@ class Assistant:
                 prompts.append(rec.spec.prompt)
         except ChatcanvasError as exc:
             if not job_ids:
-                yield refused(exc)
+                yield self._refused(exc, who, where, prompt_in)
                 return
             yield Text(text=str(exc))
         if self.memory is not None:
@@ -294,7 +323,7 @@ class Assistant:
         try:
             spec = spec_from_recipe(self._source(image_id), **changes)
         except ChatcanvasError as exc:
-            yield refused(exc)
+            yield self._refused(exc, who, where)
             return
         async for ev in self.run_specs([spec], who, where, prompt_in=spec.prompt):
             yield ev
@@ -320,7 +349,7 @@ class Assistant:
         try:
             r = self._source(image_id)
         except ChatcanvasError as exc:
-            yield refused(exc)
+            yield self._refused(exc, who, where)
             return
         w, h = self.settings.limits.fit_size(r.width * factor, r.height * factor)
         async for ev in self._from_image(
@@ -360,9 +389,11 @@ class Assistant:
                 mask=mask_img,
                 subject=subject,
                 native=self.native_size(),
+                owner=who,
+                place=where,
             )
         except ChatcanvasError as exc:
-            yield refused(exc)
+            yield self._refused(exc, who, where, variations if isinstance(variations, str) else ", ".join(variations))
             return
         async for ev in self.run_specs(specs, who, where, prompt_in=", ".join(wanted)):
             yield ev

@@ -7,7 +7,8 @@ engine only schedules, batches and persists what the policy let in.
 
 :meth:`Policy.precheck` runs the rules about *who* and *where* (no specs needed, no side effects),
 so an adapter can refuse before it acknowledges (ephemeral where the platform allows). A request
-then passes :meth:`Policy.screen` (who, where, what: backends, models, content, image refs) and,
+then passes :meth:`Policy.screen` (who, where, what: place, cooldown, backends, models, image refs,
+blocked terms and the safe-for-work list, moderation) and,
 once its specs are resolved, :meth:`Policy.admit` (how much: queue caps, rates, spending, API-key
 quotas), which takes what passing costs (rate tokens, a cooldown, an API key's images for the day).
 """
@@ -21,12 +22,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from chatcanvas import messages as m
+from chatcanvas.bot.controls import PAID_BACKENDS, Controls
 from chatcanvas.errors import Busy, QuotaExceeded, Refusal
 from chatcanvas.generation.queue import QueueCounts, TokenBucket
 from chatcanvas.types import ImageSpec, Place, UserRef
 
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
+    from chatcanvas.safety.moderation import Moderator
     from chatcanvas.store import Store
 
 __all__ = ["Ask", "Policy", "QueueCounts", "QueueStats"]
@@ -63,6 +66,7 @@ class Policy:
     estimate: Callable[[ImageSpec], float] | None = None
     extra: list[tuple[str, Check]] = field(default_factory=list)  # more rules, e.g. content policy
     default_model: Callable[[str], str] | None = None  # the model a backend runs when none is named
+    moderator: Moderator | None = None  # OpenAI moderation, when enabled
     _user_buckets: dict[str, TokenBucket] = field(default_factory=dict)
     _server_buckets: dict[str, TokenBucket] = field(default_factory=dict)
     _last_ask: dict[str, float] = field(default_factory=dict)
@@ -72,21 +76,27 @@ class Policy:
     def precheck(self, who: UserRef, where: Place) -> Refusal | None:
         """The who/where rules only, without side effects: the refusal, or None."""
         try:
+            self._banned(who)
             self._place(who, where)
             self._cooldown(who, take=False)
         except Refusal as exc:
             return exc
         return None
 
-    def screen(self, ask: Ask) -> None:
+    async def screen(self, ask: Ask) -> None:
         """The rules about who, where and what (before the specs are resolved); no side effects."""
+        self._banned(ask.who)
         self._place(ask.who, ask.where)
         self._cooldown(ask.who, take=False)
         for spec in ask.specs:
+            self._paused(spec)
             self._backend(ask.who, spec)
             self._model(ask.who, spec)
+            self._image_refs(ask.who, ask.where, spec)
+        self._blocked_terms(ask)
         for _name, check in self.extra:
             check(ask)
+        await self._moderation(ask)
 
     def admit(self, ask: Ask) -> None:
         """The rules about how much, on the resolved specs; on success, takes what passing costs.
@@ -96,6 +106,7 @@ class Policy:
         self._queue(ask)
         ub, sb = self._rate(ask.who)
         self._spending(ask)
+        self._gpu_seconds(ask)
         self._api_key_quota(ask, take=False)
         for _ in ask.specs:
             ub.take()
@@ -105,6 +116,34 @@ class Policy:
         self._api_key_quota(ask, take=True)
 
     # ------------------------------------------------------------ rules
+
+    def _banned(self, who: UserRef) -> None:
+        """An operator banned this user here or everywhere (``/chatcanvas-admin ban``, ``chatcanvas admin ban``)."""
+        if Controls(self.store).banned(who) is not None:
+            raise Refusal(m.OPS_YOU_ARE_BANNED, rule="banned")
+
+    def _paused(self, spec: ImageSpec) -> None:
+        """An operator paused this backend (e.g. to stop OpenAI spend at once)."""
+        name = spec.backend or self.settings.backend
+        if Controls(self.store).is_paused(name):
+            raise Refusal(m.OPS_BACKEND_PAUSED.format(backend=name), rule="paused")
+
+    def _gpu_seconds(self, ask: Ask) -> None:
+        """Chat and web users' daily backend time on unpaid backends (``CHATCANVAS_GPU_SECONDS_LIMIT_USER_DAILY``)."""
+        limit = self.settings.gpu_seconds_limit_user_daily
+        if limit is None or ask.who.platform not in ("web", "discord", "slack"):
+            return
+        if all((s.backend or self.settings.backend) in PAID_BACKENDS for s in ask.specs):
+            return
+        from chatcanvas.generation.spending import period_bounds
+
+        now = time.time()
+        start, end = period_bounds(now, "daily")
+        used = Controls(self.store).gpu_seconds(ask.who, start)
+        if used >= limit:
+            raise QuotaExceeded(
+                m.OPS_GPU_SECONDS_LIMIT.format(used=used, limit=limit), retry_after=end - now, rule="gpu_seconds"
+            )
 
     def _place(self, who: UserRef, where: Place) -> None:
         s = self.settings
@@ -168,6 +207,38 @@ class Policy:
             raise Refusal(m.MODEL_NOT_ALLOWED_NONE, rule="model")
         if spec.model not in allowed:
             raise Refusal(m.MODEL_NOT_ALLOWED.format(model=spec.model, allowed=", ".join(allowed)), rule="model")
+
+    def _image_refs(self, who: UserRef, where: Place, spec: ImageSpec) -> None:
+        """Images come from the store, never from a path: ids of uploads or results the caller may see."""
+        from chatcanvas.store.db import is_image_id
+
+        for name in ("init_image", "mask_image"):
+            ref = getattr(spec, name)
+            if ref is None:
+                continue
+            if not is_image_id(ref):
+                raise Refusal(m.IMAGE_REF_NOT_AN_ID.format(field=name, ref=str(ref)[:60]), rule="image_ref")
+            if not self.store.image_visible_to(ref, who, where):
+                raise Refusal(m.NOT_YOUR_IMAGE.format(ref=ref), rule="image_ref")
+
+    def _blocked_terms(self, ask: Ask) -> None:
+        """The configured blocked terms and the shipped safe-for-work list, on what the user wrote and on
+        every prompt sent on (the LLM's too). The refusal names the rule, never the list."""
+        from chatcanvas.safety.terms import check_text
+
+        s = self.settings
+        nsfw_ok = s.allow_nsfw_channels and ask.where.platform == "discord" and ask.where.nsfw
+        for text in ask.texts:
+            hit = check_text(text, s, nsfw_allowed=nsfw_ok)
+            if hit is not None:
+                raise Refusal(hit.reason, rule=hit.name)
+
+    async def _moderation(self, ask: Ask) -> None:
+        if self.moderator is None or not self.moderator.enabled:
+            return
+        verdict = await self.moderator.check("\n".join(dict.fromkeys(ask.texts)))
+        if not verdict.allowed:
+            raise Refusal(verdict.reason or "", rule=verdict.rule or "moderation")
 
     def _queue(self, ask: Ask) -> None:
         s = self.settings

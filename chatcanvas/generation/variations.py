@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from chatcanvas import messages as m
 from chatcanvas.colours import NamedColour, find_colour_phrases, resolve_colour, suggest_colours
 from chatcanvas.errors import SpecError
-from chatcanvas.types import Colourway, ImageSpec
+from chatcanvas.types import Colourway, ImageSpec, Place, UserRef
 
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
@@ -306,6 +306,8 @@ def prepare_variations(
     native: int | None = None,
     seed: int | None = None,
     strength: float = DEFAULT_STRENGTH,
+    owner: UserRef | None = None,
+    place: Place | None = None,
 ) -> list[ImageSpec]:
     """Read the variations, store the photo and its mask (given, or cut out by :func:`product_mask`),
     then the specs (see :func:`variation_specs`).
@@ -329,8 +331,8 @@ def prepare_variations(
     else:
         mask_l = product_mask(photo)
     own = _product_colour(photo, mask_l) if any(v.colour is None for v in parsed) else None
-    image_id = store.put_upload(_png(photo.convert("RGB")))
-    mask_id = store.put_upload(_png(mask_l))
+    image_id = store.put_upload(_png(photo.convert("RGB")), owner=owner, place=place)  # the caller's own
+    mask_id = store.put_upload(_png(mask_l), owner=owner, place=place)
     return variation_specs(
         image_id,
         mask_id,

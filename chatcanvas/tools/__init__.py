@@ -34,8 +34,7 @@ def context_for(
     per_turn: bool = False,
 ) -> ToolContext:
     """A :class:`ToolContext` bound to an Assistant (or an ``AppContext``, whose assistant is used)."""
-    from chatcanvas.prompts import describe_limits
-    from chatcanvas.prompts import family_of
+    from chatcanvas.prompts import describe_limits, family_of
 
     assistant = getattr(assistant, "assistant", assistant)
     settings = assistant.settings
@@ -44,7 +43,6 @@ def context_for(
         family=family_of(settings.backend),
         service=assistant,
         count_tokens=_token_counter(assistant),
-        image_bytes=assistant.store.image_bytes,
         describe=lambda: describe_limits(settings.limits) + f" Backend: {settings.backend}.",
         native_size=_native(assistant),
         per_turn=per_turn,
@@ -55,6 +53,8 @@ def context_for(
         ctx.where = where
     if sink is not None:
         ctx.sink = sink
+    # the tool's image ids pass the same rule as every request's: store ids the caller may see
+    ctx.image_bytes = lambda image_id: assistant.image_bytes_for(image_id, ctx.who, ctx.where)
     return ctx
 
 

@@ -135,7 +135,8 @@ def spec_from_args(
             notes.append(m.CLAMPED_SIZE.format(w=w, h=h, nw=nw, nh=nh))
         width, height = nw, nh
     elif args.aspect and args.aspect != "square":
-        width, height = lim.size_for(Aspect(args.aspect), None, None, ctx.native_side())
+        sdxl = ctx.family == "sd"  # an SDXL model (native 1024) gets its training sizes
+        width, height = lim.size_for(Aspect(args.aspect), None, None, ctx.native_side(), sdxl_buckets=sdxl)
     seed = None if args.seed is None else min(max(0, args.seed), MAX_SEED)
     negative = args.negative_prompt.strip()
     if ctx.family == "dalle":
@@ -226,7 +227,9 @@ def build_tools(ctx: ToolContext) -> list[BaseTool]:
             return m.TOOL_BUDGET_SPENT.format(limit=ctx.limits.max_count), []
         try:
             photo = _photo(ctx, args.image_id)
-        except ChatcanvasError as exc:
+        except ChatcanvasError as exc:  # e.g. a path or someone else's image: refused, told to the user too
+            rule = getattr(exc, "rule", "input")
+            await ctx.sink(Refused(reason=m.REFUSAL_RULE.format(reason=str(exc), rule=rule), rule=rule))
             return str(exc), []
         if photo is None:
             return m.TOOL_NO_IMAGE, []

@@ -35,6 +35,7 @@ def llm_settings(settings: Settings, fake: FakeOpenAI, **kw: Any) -> Settings:
         openai_api_key="sk-test",
         llm_timeout_s=5.0,
         llm_max_retries=1,
+        moderation="off",  # these tests are about the LLM; moderation has its own (tests/safety, tests/hostile)
         max_side=64,
         max_pixels=64 * 64,
         max_count=2,

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -17,6 +18,7 @@ from chatcanvas.store import Store
 from chatcanvas.types import UserRef
 
 PLATFORM = "web"
+SESSION_COOKIE = "chatcanvas_session"  # set by POST /v1/session: a signed key id, never the key
 USER_HEADER = "x-chatcanvas-user"  # optional: the end user behind an API key (a shop's customer id)
 _SAFE = re.compile(r"[^A-Za-z0-9_.:@-]")
 
@@ -38,6 +40,7 @@ def _clean(value: str) -> str:
 
 class ApiKeys:
     def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
         self.keys = [k for k in settings.api_keys if k]
         self.quota = settings.api_key_quota_per_day
         self.store = store
@@ -55,9 +58,10 @@ class ApiKeys:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         token = token.strip()
-        if not auth and request.query_params.get("access_token"):
-            # RFC 6750 2.3: for EventSource and <img>, which cannot send headers.
-            scheme, token = "bearer", request.query_params["access_token"].strip()
+        if not auth:  # EventSource and <img> cannot send headers: the page's session cookie
+            kid = self.session_key_id(request.cookies.get(SESSION_COOKIE, ""))
+            if kid is not None:
+                return Caller(UserRef(platform=PLATFORM, user=header_user or kid, server=kid), kid)
         if scheme.lower() != "bearer" or not token:
             raise Problem(401, m.API_KEY_MISSING, headers={"WWW-Authenticate": "Bearer"})
         for key in self.keys:
@@ -65,6 +69,26 @@ class ApiKeys:
                 kid = key_id(key)
                 return Caller(UserRef(platform=PLATFORM, user=header_user or kid, server=kid), kid)
         raise Problem(401, m.API_KEY_INVALID, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+    # ------------------------------------------------------------ sessions
+
+    def session_cookie(self, kid: str) -> tuple[str, int]:
+        """A cookie value naming the key id, signed with the data folder's secret; and its lifetime."""
+        from chatcanvas.safety.signing import signature
+
+        ttl = self.settings.image_url_ttl_s * 24
+        exp = int(time.time()) + ttl
+        return f"{kid}.{exp}.{signature('session:' + kid, exp, self.settings)}", ttl
+
+    def session_key_id(self, value: str) -> str | None:
+        from chatcanvas.safety.signing import verify_image_signature
+
+        kid, _, rest = value.partition(".")
+        exp, _, sig = rest.partition(".")
+        known = {key_id(k) for k in self.keys}
+        if kid in known and verify_image_signature("session:" + kid, exp, sig, self.settings):
+            return kid
+        return None
 
     # ------------------------------------------------------------ quota
 

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from chatcanvas import messages as m
-from chatcanvas.adapters.web.auth import Caller
+from chatcanvas.adapters.web.auth import SESSION_COOKIE, Caller
 from chatcanvas.adapters.web.problems import Problem
 from chatcanvas.adapters.web.schemas import GenerationRequest, InfoOut, JobOut, ProblemOut
 from chatcanvas.adapters.web.state import WebState, web_state
@@ -59,7 +59,9 @@ async def _start(
     st: WebState, caller: Caller, kind: str, stream: AsyncIterator[Event], prefix: str = ""
 ) -> JSONResponse:
     """Follow the stream in the background, answer once it is queued or refused (the policy decides)."""
-    job = WebJob(id=new_job_id(), kind=kind, who=caller.who, key_id=caller.key_id, prefix=prefix)
+    job = WebJob(
+        id=new_job_id(), kind=kind, who=caller.who, key_id=caller.key_id, prefix=prefix, sign=st.jobs.sign
+    )
     st.jobs.start(job, stream)
     try:
         await asyncio.wait_for(job.decided.wait(), ACCEPT_WAIT_S)
@@ -238,20 +240,47 @@ async def cancel_job(job_id: str, request: Request, st: State) -> dict[str, Any]
     responses={200: {"content": {"image/png": {}}}, 404: PROBLEMS[404]},
     summary="A generated image (PNG with its recipe in the 'parameters' text chunk)",
 )
-async def get_image(image_id: str, st: State, download: bool = False) -> FileResponse:
+async def get_image(
+    image_id: str,
+    request: Request,
+    st: State,
+    download: bool = False,
+    exp: str | None = None,
+    sig: str | None = None,
+) -> FileResponse:
     if not _IMAGE_ID.match(image_id):
         raise Problem(404, m.NO_SUCH_IMAGE.format(ref=image_id))
+    private = st.keys.enabled
+    if private:
+        from chatcanvas.safety.signing import verify_image_signature
+
+        if not verify_image_signature(image_id, exp, sig, st.ctx.settings):
+            caller_of(request, st)  # else a key (header or session cookie): 401 without one
     path = st.ctx.assistant.image_path(image_id)
     if path is None:
         raise Problem(404, m.NO_SUCH_IMAGE.format(ref=image_id))
-    headers = {"Cache-Control": "public, max-age=31536000, immutable"}
+    cache = "private, max-age=3600" if private else "public, max-age=31536000, immutable"
     return FileResponse(
         path,
         media_type="image/png",
-        headers=headers,
+        headers={"Cache-Control": cache},
         filename=f"chatcanvas-{image_id[:12]}.png" if download else None,
         content_disposition_type="attachment" if download else "inline",
     )
+
+
+@router.post("/session", status_code=204, responses=PROBLEMS, summary="Trade the API key (header) for a session cookie")
+async def open_session(request: Request, st: State) -> Response:
+    """The page sends its key once in the Authorization header and gets an HttpOnly, same-site cookie,
+    which EventSource and <img> send by themselves: the key never travels in a URL."""
+    caller = caller_of(request, st)
+    resp = Response(status_code=204)
+    if caller.key_id is not None:
+        value, ttl = st.keys.session_cookie(caller.key_id)
+        resp.set_cookie(
+            SESSION_COOKIE, value, max_age=ttl, httponly=True, samesite="strict", path=root_path(request) or "/"
+        )
+    return resp
 
 
 @router.post(

@@ -23,7 +23,17 @@ class WebState:
 
     @classmethod
     def build(cls, ctx: AppContext) -> WebState:
-        return cls(ctx=ctx, keys=ApiKeys(ctx.settings, ctx.store), jobs=WebJobs(ctx.store, ctx.assistant))
+        keys = ApiKeys(ctx.settings, ctx.store)
+        sign = None
+        if keys.enabled:  # image links carry a signature (HMAC over id + expiry): no key in any URL
+            from chatcanvas.safety.signing import sign_image_url
+
+            settings = ctx.settings
+
+            def sign(path: str, image_id: str) -> str:
+                return sign_image_url(path, image_id, settings)
+
+        return cls(ctx=ctx, keys=keys, jobs=WebJobs(ctx.store, ctx.assistant, sign=sign))
 
     async def aclose(self) -> None:
         tasks = [j.task for j in self.jobs.live.values() if j.task is not None and not j.task.done()]

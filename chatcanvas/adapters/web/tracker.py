@@ -16,7 +16,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,11 +51,15 @@ def new_job_id() -> str:
     return "w" + secrets.token_hex(8)
 
 
-def image_info(img: GeneratedImage, prefix: str = "") -> dict[str, Any]:
+Signer = Callable[[str, str], str]  # (path, image id) -> the path with its signature (keys configured)
+
+
+def image_info(img: GeneratedImage, prefix: str = "", sign: Signer | None = None) -> dict[str, Any]:
     r = img.recipe
+    path = f"{prefix}/v1/images/{img.id}.png"
     return {
         "id": img.id,
-        "url": f"{prefix}/v1/images/{img.id}.png",
+        "url": sign(path, img.id) if sign is not None else path,
         "prompt": r.prompt,
         "revised_prompt": r.revised_prompt or r.prompt,
         "seed": r.seed,
@@ -68,12 +72,14 @@ def image_info(img: GeneratedImage, prefix: str = "") -> dict[str, Any]:
     }
 
 
-def images_by_id(assistant: Assistant, image_ids: list[str], prefix: str = "") -> list[dict[str, Any]]:
+def images_by_id(
+    assistant: Assistant, image_ids: list[str], prefix: str = "", sign: Signer | None = None
+) -> list[dict[str, Any]]:
     out = []
     for iid in image_ids:
         img = assistant.image(iid)
         if img is not None:
-            out.append(image_info(img, prefix))
+            out.append(image_info(img, prefix, sign))
     return out
 
 
@@ -84,6 +90,7 @@ class WebJob:
     who: UserRef
     key_id: str | None
     prefix: str = ""  # where the app is mounted (the ASGI root_path), for the links
+    sign: Signer | None = None  # signs image links when API keys are configured
     created: float = field(default_factory=time.time)
     finished: float | None = None
     status: str = "accepted"  # accepted | queued | running | done | failed | cancelled
@@ -190,7 +197,7 @@ class WebJob:
             self.finished_jobs.add(ev.job_id)
             if ev.job_id not in self.job_ids:
                 self.job_ids.append(ev.job_id)
-            new = [image_info(i, self.prefix) for i in ev.images]
+            new = [image_info(i, self.prefix, self.sign) for i in ev.images]
             self.images.extend(new)
             self._emit("images", {"job_id": ev.job_id, "images": new, "percent": self.percent})
         elif isinstance(ev, Text):
@@ -246,11 +253,12 @@ class WebJob:
 class WebJobs:
     """The live API jobs of this process, and which engine jobs each request started (in the store)."""
 
-    def __init__(self, store: Store, assistant: Assistant, keep: int = 500) -> None:
+    def __init__(self, store: Store, assistant: Assistant, keep: int = 500, sign: Signer | None = None) -> None:
         from chatcanvas.adapters.web.tables import MIGRATIONS
 
         self.store = store
         self.assistant = assistant
+        self.sign = sign
         self.keep = keep
         self.live: dict[str, WebJob] = {}
         store.migrate(MIGRATIONS)
@@ -339,6 +347,7 @@ class WebJobs:
         row = rows[0]
         job = WebJob(id=job_id, kind=row["kind"], who=_owner(row["user_key"]), key_id=row["key_id"] or None)
         job.prefix = prefix
+        job.sign = self.sign
         job.created = row["created"]
         job.job_ids = list(json.loads(row["job_ids"]))
         job.texts = list(json.loads(row["texts"]))
@@ -358,7 +367,7 @@ class WebJobs:
                 job.finished_jobs.add(jid)
             if rec.finished:
                 job.finished = max(job.finished or 0.0, rec.finished)
-        job.images = images_by_id(self.assistant, image_ids, prefix)
+        job.images = images_by_id(self.assistant, image_ids, prefix, self.sign)
         if statuses and all(st in _FINISHED_ENGINE for st in statuses):
             job.status = "done" if image_ids else ("cancelled" if "cancelled" in statuses else "failed")
         elif "running" in statuses:

@@ -249,9 +249,23 @@ async def test_api_keys_and_daily_quota(make_settings: Callable[..., Settings]) 
         them = {"Authorization": "Bearer other"}
         assert_problem(await c.get(f"/v1/jobs/{job_id}", headers=them), 404)
         assert (await c.get(f"/v1/jobs/{job_id}", headers=me)).status_code == 200
-        # EventSource cannot send headers: the key may come as ?access_token=.
-        events = await sse_events(c, f"/v1/jobs/{job_id}/events", params={"access_token": "sekrit"})
+        # The key never travels in a URL: ?access_token= is not read.
+        assert_problem(await c.get(f"/v1/jobs/{job_id}", params={"access_token": "sekrit"}), 401)
+        # EventSource cannot send headers: the page trades its key for an HttpOnly same-site cookie.
+        session = await c.post("/v1/session", headers=me)
+        assert session.status_code == 204
+        cookie = session.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower() and "sekrit" not in cookie
+        events = await sse_events(c, f"/v1/jobs/{job_id}/events")  # the client sends the cookie
         assert events[-1][0] == "done"
+        # image links come signed: the link works as given, without it (or altered) it does not
+        url = events[-1][1]["images"][0]["url"]
+        assert "sig=" in url and "exp=" in url
+        c.cookies.clear()
+        assert (await c.get(url)).headers["content-type"] == "image/png"
+        bare = url.split("?")[0]
+        assert (await c.get(bare)).status_code == 401
+        assert (await c.get(url.replace("sig=", "sig=A"))).status_code == 401
         ok = await c.post("/v1/generations", json=spec, headers=them)
         assert ok.status_code in (200, 202)
 

@@ -25,8 +25,13 @@ function headers(extra = {}) {
   if (apiKey()) h.Authorization = "Bearer " + apiKey();
   return h;
 }
-function withToken(url) {
-  return apiKey() ? url + (url.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(apiKey()) : url;
+// EventSource and <img> cannot send headers: the key goes once, in a header, for an HttpOnly same-site
+// session cookie (POST v1/session); image links come signed. The key never travels in a URL.
+let session = null;
+function openSession() {
+  if (!apiKey()) return Promise.resolve();
+  if (!session) session = fetch("v1/session", { method: "POST", headers: headers() }).catch(() => { session = null; });
+  return session;
 }
 
 function scrollDown() { logEl.scrollTop = logEl.scrollHeight; }
@@ -104,7 +109,7 @@ function showJob(card, job) {
   if (job.images) addImages(card, job.images);
 }
 
-function follow(card, job) {
+async function follow(card, job) {
   card.dataset.job = job.id;
   showJob(card, job);
   $(".cancel", card).onclick = async () => {
@@ -112,7 +117,8 @@ function follow(card, job) {
   };
   if (["done", "failed", "cancelled"].includes(job.status)) return finish(card, job);
   setStatus(card, queuedText(job.position), job.percent || 0);
-  const es = new EventSource(withToken(job.links.events));
+  await openSession();
+  const es = new EventSource(job.links.events);
   const on = (name, fn) => es.addEventListener(name, (e) => fn(JSON.parse(e.data)));
   on("queued", (d) => {
     if (d.prompts) showJob(card, { prompts: d.prompts });
@@ -240,6 +246,8 @@ for (const target of [form, logEl]) {
 
 $("#save-key").addEventListener("click", () => {
   localStorage.setItem("chatcanvas.key", $("#api-key").value.trim());
+  session = null;
+  openSession();
   $("#key-row").hidden = true;
 });
 
