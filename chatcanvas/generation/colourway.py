@@ -31,6 +31,8 @@ __all__ = ["ColourwayResult", "Region", "product_region", "recolour", "recolour_
 MASK_ON = 128  # mask values at or over this are the product
 EDGE_PX = 2  # how far outside the refined product the anti-aliased edge may reach
 MIN_KEEP = 0.3  # refining may not take away more than this share of the user's mask
+STATS_SAMPLE = 40_000  # pixels enough for a median
+MARGIN_SHARE = 0.03  # how far inside its edge a mask may be loose, as a share of the photo's side
 HUE_CHROMA = 0.02  # targets under this OKLab chroma are greys: no hue to set
 SOURCE_CHROMA = 0.04  # products over this median OKLab chroma are coloured (their highlights paler)
 
@@ -69,7 +71,7 @@ def _chroma_limit(hue: float, n: int = 257) -> tuple[np.ndarray, np.ndarray]:
     for _ in range(22):
         mid = (lo + hi) / 2
         lin = oklab_to_linear(np.stack([lightness, mid * ca, mid * sa], axis=-1))
-        ok = np.all((lin >= -1e-5) & (lin <= 1 + 1e-5), axis=-1)
+        ok = (_chanmax(lin) <= 1 + 1e-5) & (-_chanmax(-lin) >= -1e-5)
         lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
     lo[0] = lo[-1] = 0.0
     return lightness, lo
@@ -82,7 +84,8 @@ def _chroma_limit(hue: float, n: int = 257) -> tuple[np.ndarray, np.ndarray]:
 class Region:
     """Where the product is and how much of each pixel is product.
 
-    ``cover``: float32 HxW in [0, 1], the share of each pixel that is product (1 inside, falling
+    The arrays cover ``box`` of the photo (the product's surroundings); outside it is background.
+    ``cover``: float32 in [0, 1], the share of each pixel that is product (1 inside, falling
     across the anti-aliased edge, 0 on the background). ``product``: bool HxW, the pixels that are
     all product. ``background``: the background colour around each pixel, when the background is
     plain (then the edge pixels are un-mixed from it before they are recoloured).
@@ -91,18 +94,21 @@ class Region:
     cover: np.ndarray
     product: np.ndarray
     background: np.ndarray | None  # float32 HxWx3
+    box: tuple[slice, slice] = (slice(None), slice(None))  # where in the photo these arrays lie
 
 
 def _dilate(mask: np.ndarray, px: int) -> np.ndarray:
+    """Grown by ``px`` pixels (a square, 8-connected), by a separable max filter."""
     from scipy import ndimage
 
-    return ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool), iterations=px) if px > 0 else mask
+    return ndimage.maximum_filter(mask, size=2 * px + 1, mode="constant", cval=0) if px > 0 else mask
 
 
 def _erode(mask: np.ndarray, px: int) -> np.ndarray:
+    """Shrunk by ``px`` pixels; the picture's edge counts as inside (as scipy's binary_erosion does not)."""
     from scipy import ndimage
 
-    return ndimage.binary_erosion(mask, structure=np.ones((3, 3), bool), iterations=px) if px > 0 else mask
+    return ndimage.minimum_filter(mask, size=2 * px + 1, mode="nearest") if px > 0 else mask
 
 
 def _feathered(inside: np.ndarray) -> Region:
@@ -120,19 +126,14 @@ def product_region(photo: Image.Image, mask: Image.Image | None = None) -> Regio
     Raises :class:`InputImageError` when no product can be separated (a busy background and no
     mask, an empty mask, a mask of another size).
     """
-    from scipy import ndimage
 
-    from chatcanvas.generation.product_mask import (
-        MIN_BORDER_SHARE,
-        MIN_THRESHOLD,
-        background_color,
-        product_mask,
-    )
+    from chatcanvas.generation.product_mask import MIN_BORDER_SHARE, background_color, product_mask
 
     rgb_img = photo.convert("RGB")
     user_mask = mask is not None
+    bg, share, noise = background_color(rgb_img)
     if mask is None:
-        mask = product_mask(rgb_img)
+        mask = product_mask(rgb_img, background=(bg, share, noise))
     if mask.size != rgb_img.size:
         raise InputImageError(
             m.MASK_SIZE_MISMATCH.format(mw=mask.width, mh=mask.height, w=photo.width, h=photo.height)
@@ -141,35 +142,60 @@ def product_region(photo: Image.Image, mask: Image.Image | None = None) -> Regio
     if not inside.any():
         raise InputImageError(m.EMPTY_MASK if user_mask else m.NO_PRODUCT_FOUND)
 
-    bg, share, noise = background_color(rgb_img)
     if share < MIN_BORDER_SHARE:  # a busy background: the user's mask as given
         return _feathered(inside)
+    margin = max(3, round(min(rgb_img.size) * MARGIN_SHARE))  # how loose a mask may be
+    # Work on the mask's box plus room for the filters below: the rest is background anyway.
+    ys, xs = np.nonzero(inside)
+    pad = margin + 4 * EDGE_PX + 8
+    y0, y1 = max(0, ys.min() - pad), min(inside.shape[0], ys.max() + pad + 1)
+    x0, x1 = max(0, xs.min() - pad), min(inside.shape[1], xs.max() + pad + 1)
+    box = (slice(y0, y1), slice(x0, x1))
+    region = _plain_region(np.asarray(rgb_img)[box], inside[box], bg, noise, margin, user_mask)
+    if region is None:  # most of what the user painted looks like the background: trust them
+        return _feathered(inside)
+    return Region(cover=region.cover, product=region.product, background=region.background, box=box)
 
-    dist = np.max(np.abs(np.asarray(rgb_img, dtype=np.int16) - np.array(bg, dtype=np.int16)), axis=-1)
-    dist = dist.astype(np.float32)
+
+def _chanmax(a: np.ndarray) -> np.ndarray:
+    """The largest of the three channels (much faster than ``max(axis=-1)``)."""
+    return np.maximum(np.maximum(a[..., 0], a[..., 1]), a[..., 2])
+
+
+def _plain_region(
+    src: np.ndarray, inside: np.ndarray, bg: tuple[int, int, int], noise: float, margin: int, user_mask: bool
+) -> Region | None:
+    from scipy import ndimage
+
+    from chatcanvas.generation.product_mask import MIN_THRESHOLD
+
+    rgb = src.astype(np.float32)
+    plain = np.array(bg, np.float32)
+    dist = _chanmax(np.abs(rgb - plain))
     threshold = min(96.0, max(MIN_THRESHOLD, 4.0 * noise))
-    # Background-like pixels of the mask that touch the real background are background (the mask's
-    # margin, a loose brush stroke). Enclosed ones are product (a highlight), unless they are the
-    # background colour itself (the gap between a chair's slats).
-    background_like = dist < threshold
-    reached = ndimage.binary_propagation(~inside, mask=background_like | ~inside)
+    exact = dist <= max(6.0, 2.5 * noise)
+    # Mask pixels that look like the background and touch the real background are background: near
+    # the mask's edge (its margin, a loose brush stroke) anything background-like, deeper in only the
+    # background colour itself (the gap between a chair's slats or legs). A product's shading that
+    # passes through the backdrop's grey stays product. Enclosed background-like pixels are product
+    # (a highlight), unless they are the background colour (a hole seen through a handle).
+    near_edge = inside & ~_erode(inside, margin)
+    passable = ~inside | (near_edge & (dist < threshold)) | exact
+    reached = ndimage.binary_propagation(~inside, mask=passable)
     product = inside & ~reached
     if user_mask and product.sum() < inside.sum() * MIN_KEEP:
-        # Most of what the user painted looks like the background (a white mug on white): trust them.
-        return _feathered(inside)
-    product &= dist > max(6.0, 2.5 * noise)
+        return None
+    product &= ~exact
     if not product.any():
         raise InputImageError(m.NO_PRODUCT_FOUND)
 
     # Coverage across the edge: a pixel's distance from the background around it (a shadow, a
     # gradient) over that of the solid product next to it; the photo's own anti-aliasing becomes
     # the seam, and edge pixels are un-mixed from that background before they are recoloured.
-    rgb = np.asarray(rgb_img, dtype=np.float32)
     local = _local_background(rgb, reached & ~_dilate(product, 1), bg)
-    plain = np.broadcast_to(np.array(bg, np.float32), rgb.shape)
-    d_local, d_plain = np.max(np.abs(rgb - local), axis=-1), np.max(np.abs(rgb - plain), axis=-1)
-    nearer = d_local < d_plain  # each pixel's background: the plain colour, or the one around it
-    dist = np.where(nearer, d_local, d_plain)
+    d_local = _chanmax(np.abs(rgb - local))
+    nearer = d_local < dist  # each pixel's background: the plain colour, or the one around it
+    dist = np.where(nearer, d_local, dist)
     local = np.where(nearer[..., None], local, plain)
     solid = _erode(product, 1)
     solid = solid if solid.any() else product
@@ -178,7 +204,7 @@ def product_region(photo: Image.Image, mask: Image.Image | None = None) -> Regio
     low = max(4.0, 2.0 * noise)
     edge = np.where(dist > low, dist / np.maximum(reference, 1.0), 0.0)
     cover = np.where(solid, 1.0, np.where(band, np.clip(edge, 0.0, 1.0), 0.0)).astype(np.float32)
-    return Region(cover=cover, product=solid, background=local)
+    return Region(cover=cover, product=solid, background=local.astype(np.float32))
 
 
 def _local_background(rgb: np.ndarray, known: np.ndarray, fallback: tuple[int, int, int]) -> np.ndarray:
@@ -203,7 +229,10 @@ def _target_lab(target: tuple[int, int, int]) -> np.ndarray:
 
 
 def _median(values: np.ndarray, where: np.ndarray) -> float:
-    return float(np.median(values[where])) if where.any() else float(np.median(values))
+    """The median of ``values[where]`` (of all when none), from at most STATS_SAMPLE of them."""
+    picked = values[where] if where.any() else values
+    step = max(1, len(picked) // STATS_SAMPLE)
+    return float(np.median(picked[::step]))
 
 
 def recolour_lab(lab: np.ndarray, solid: np.ndarray, target: tuple[int, int, int]) -> np.ndarray:
@@ -220,7 +249,7 @@ def recolour_lab(lab: np.ndarray, solid: np.ndarray, target: tuple[int, int, int
     # Lightness: below the median scaled by target/median (shading keeps its ratio); above it at
     # most as steep, and flattened so the brightest highlights still fit under white.
     src_med = max(_median(lightness, solid), 1e-3)
-    top = float(np.percentile(lightness[solid], 99)) if solid.any() else 1.0
+    top = float(np.percentile(lightness[solid][:: max(1, int(solid.sum()) // STATS_SAMPLE)], 99)) if solid.any() else 1.0
     k_lo = t_l / src_med
     k_hi = min(max(k_lo, 1.0), (1.0 - t_l) / max(top - src_med, 1e-3))
     new_l = np.where(lightness <= src_med, lightness * k_lo, t_l + (lightness - src_med) * k_hi)
@@ -257,7 +286,8 @@ def recolour(photo: Image.Image, mask: Image.Image | None, target: tuple[int, in
     """
     rgb_img = photo.convert("RGB")
     region = product_region(rgb_img, mask)
-    src = np.asarray(rgb_img)
+    full = np.asarray(rgb_img)
+    src = full[region.box]
     sel = region.cover > 0
     pixels = src[sel].astype(np.float32)
     cover = region.cover[sel][:, None]
@@ -269,11 +299,13 @@ def recolour(photo: Image.Image, mask: Image.Image | None, target: tuple[int, in
     lab = _oklab8(np.rint(colour).astype(np.uint8))
     new = recolour_lab(lab, region.product[sel], target)
     new_rgb = _linear_to_srgb8(oklab_to_linear(new)).astype(np.float32)
-    out = src.copy()
-    out[sel] = np.clip(np.rint(pixels + cover * (new_rgb - colour)), 0, 255).astype(np.uint8)
-    return ColourwayResult(
-        image=Image.fromarray(out, mode="RGB"), alpha=region.cover, product=region.product, rgb=target
-    )
+    out = full.copy()
+    part = out[region.box]
+    part[sel] = np.clip(np.rint(pixels + cover * (new_rgb - colour)), 0, 255).astype(np.uint8)
+    alpha = np.zeros(full.shape[:2], np.float32)
+    product = np.zeros(full.shape[:2], bool)
+    alpha[region.box], product[region.box] = region.cover, region.product
+    return ColourwayResult(image=Image.fromarray(out, mode="RGB"), alpha=alpha, product=product, rgb=target)
 
 
 def recolour_image(photo: Image.Image, mask: Image.Image | None, target: tuple[int, int, int]) -> Image.Image:

@@ -57,11 +57,14 @@ def background_color(img: Image.Image) -> tuple[tuple[int, int, int], float, flo
     return (r, g, b), share, noise
 
 
-def product_mask(img: Image.Image) -> Image.Image:
+def product_mask(
+    img: Image.Image, *, background: tuple[tuple[int, int, int], float, float] | None = None
+) -> Image.Image:
     """A mode "L" mask the size of ``img``: 255 on the product, 0 on the background.
 
     Works for products on a white or otherwise uniform background. Raises
     :class:`InputImageError` when the background is not plain enough or no product stands out.
+    ``background``: :func:`background_color` of ``img`` when the caller has it already.
     """
     rgb_img = img.convert("RGB")
     w, h = rgb_img.size
@@ -69,24 +72,35 @@ def product_mask(img: Image.Image) -> Image.Image:
     work = rgb_img if scale >= 1.0 else rgb_img.resize((max(1, round(w * scale)), max(1, round(h * scale))))
     ww, wh = work.size
 
-    bg, share, noise = background_color(work)
+    bg, share, noise = background if background is not None and work is rgb_img else background_color(work)
     if share < MIN_BORDER_SHARE:
         raise InputImageError(m.BUSY_BACKGROUND)
     threshold = min(96.0, max(MIN_THRESHOLD, 4.0 * noise))
     from scipy import ndimage
 
     rgb = np.asarray(work, dtype=np.float32)
-    diff = np.max(np.abs(rgb - np.array(bg, dtype=np.float32)), axis=-1)
+    absdiff = np.abs(rgb - np.array(bg, dtype=np.float32))
+    diff = np.maximum(np.maximum(absdiff[..., 0], absdiff[..., 1]), absdiff[..., 2])
     fg = np.where(diff > threshold, 255, 0).astype(np.uint8)
 
     side = min(ww, wh)
-    if side >= 24:  # opening: drop specks of noise (at tiny sizes a speck may be a detail)
-        fg = ndimage.maximum_filter(ndimage.minimum_filter(fg, 3, mode="nearest"), 3, mode="nearest")
     close = _odd(side * 0.03)
-    if close > 1:  # closing: bridge hairline gaps (seams, highlights) inside the product
-        fg = ndimage.minimum_filter(ndimage.maximum_filter(fg, close, mode="nearest"), close, mode="nearest")
     grow = _odd(side * 0.02 + 1)
-    fg = ndimage.maximum_filter(fg, grow, mode="nearest")  # cover the anti-aliased edge
+    ys, xs = np.nonzero(fg)
+    if len(ys):  # filter only the product's box (plus the filters' reach): the rest stays 0
+        pad = 3 + close + grow
+        box = (
+            slice(max(0, ys.min() - pad), min(wh, ys.max() + pad + 1)),
+            slice(max(0, xs.min() - pad), min(ww, xs.max() + pad + 1)),
+        )
+        part = fg[box]
+        if side >= 24:  # opening: drop specks of noise (at tiny sizes a speck may be a detail)
+            part = ndimage.maximum_filter(ndimage.minimum_filter(part, 3, mode="nearest"), 3, mode="nearest")
+        if close > 1:  # closing: bridge hairline gaps (seams, highlights) inside the product
+            part = ndimage.minimum_filter(
+                ndimage.maximum_filter(part, close, mode="nearest"), close, mode="nearest"
+            )
+        fg[box] = ndimage.maximum_filter(part, grow, mode="nearest")  # cover the anti-aliased edge
 
     covered = float(fg.mean() / 255.0)
     if covered < MIN_PRODUCT_SHARE:
