@@ -10,7 +10,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from chatcanvas import messages as m
 from chatcanvas.adapters.slack.blocks import clip, result_comment
-from chatcanvas.adapters.slack.progress import with_retry
 from chatcanvas.errors import InputImageError
 from chatcanvas.types import GeneratedImage
 
@@ -37,7 +36,7 @@ async def download(client: AsyncWebClient, file: dict[str, Any], max_bytes: int)
     if file.get("file_access") == "check_file_info" or not (
         file.get("url_private_download") or file.get("url_private")
     ):
-        found = await with_retry(lambda: client.files_info(file=str(file["id"])))
+        found = await client.files_info(file=str(file["id"]))
         info = dict(found["file"])
     size = int(info.get("size") or 0)
     if size > max_bytes:
@@ -90,8 +89,6 @@ async def upload_images(
                 "alt_txt": clip(prompt, 1000),
             }
         )
-    await with_retry(
-        lambda: client.files_upload_v2(
+    await client.files_upload_v2(
             file_uploads=uploads, channel=channel, thread_ts=thread_ts, initial_comment=result_comment(images)
         )
-    )

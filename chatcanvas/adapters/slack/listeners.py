@@ -23,7 +23,7 @@ import chatcanvas.adapters.slack.blocks as b
 from chatcanvas import messages as m
 from chatcanvas.adapters.slack.dedupe import Seen
 from chatcanvas.adapters.slack.files import download, is_image
-from chatcanvas.adapters.slack.progress import with_retry
+from chatcanvas.adapters.slack.progress import install_retries
 from chatcanvas.adapters.slack.render import ThreadRenderer
 from chatcanvas.adapters.slack.threads import Threads
 from chatcanvas.bot.assistant import Assistant
@@ -60,6 +60,7 @@ class SlackBridge:
     # ------------------------------------------------------------ wiring
 
     def register(self, app: AsyncApp) -> None:
+        install_retries(app.client)  # Bolt's per-request clients copy the app client's retry handlers
         app.command(self.settings.slack_command)(self.on_command)
         app.event("app_mention")(self.on_mention)
         app.event("message", matchers=[self.wants_message])(self.on_message)
@@ -125,11 +126,9 @@ class SlackBridge:
         channel, user = str(body["channel_id"]), str(body["user_id"])
         team = str(body.get("team_id") or "")
         try:
-            root = await with_retry(
-                lambda: client.chat_postMessage(
+            root = await client.chat_postMessage(
                     channel=channel, text=m.SLACK_ASKED.format(user=user, text=b.escape(text))
                 )
-            )
         except SlackApiError as exc:
             log.info("cannot post in %s: %s", channel, exc.response.get("error"))
             await self._respond(body, m.SLACK_NOT_IN_CHANNEL.format(bot="chatcanvas"))
@@ -153,7 +152,7 @@ class SlackBridge:
         async for ev in events:
             if first and isinstance(ev, Refused) and out.thread_ts:
                 try:
-                    await with_retry(lambda: client.chat_delete(channel=out.channel, ts=str(out.thread_ts)))
+                    await client.chat_delete(channel=out.channel, ts=str(out.thread_ts))
                     await self.threads.leave(out.channel, str(out.thread_ts))
                     out.thread_ts = None
                 except SlackApiError as exc:

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 MAX_WAIT_S = 60.0
 
 
@@ -44,18 +42,14 @@ def retry_after(exc: SlackApiError) -> float | None:
         return 1.0
 
 
-async def with_retry(call: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
-    """Run a Web API call, sleeping out ``ratelimited`` answers (up to ``attempts`` tries)."""
-    for attempt in range(attempts):
-        try:
-            return await call()
-        except SlackApiError as exc:
-            wait = retry_after(exc)
-            if wait is None or attempt == attempts - 1:
-                raise
-            log.info("Slack rate limit; retrying in %.1f s", wait)
-            await asyncio.sleep(wait)
-    raise AssertionError("unreachable")
+def install_retries(client: AsyncWebClient, attempts: int = 3) -> AsyncWebClient:
+    """Let the client sleep out ``ratelimited`` answers itself (slack_sdk's own retry handler, which
+    honours Retry-After), once per client."""
+    from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+
+    if not any(isinstance(h, AsyncRateLimitErrorRetryHandler) for h in client.retry_handlers):
+        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=attempts))
+    return client
 
 
 class StatusMessage:
@@ -80,11 +74,9 @@ class StatusMessage:
         """Show ``text``: posts the message the first time, later edits are throttled."""
         self._text = text
         if self.ts is None:
-            resp = await with_retry(
-                lambda: self.client.chat_postMessage(
+            resp = await self.client.chat_postMessage(
                     channel=self.channel, thread_ts=self.thread_ts, text=text
                 )
-            )
             self.ts = str(resp["ts"])
             self._sent = text
             self._next_at = self._now() + self.interval

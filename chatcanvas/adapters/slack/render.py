@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 import chatcanvas.adapters.slack.blocks as b
 from chatcanvas import messages as m
 from chatcanvas.adapters.slack.files import upload_images
-from chatcanvas.adapters.slack.progress import StatusMessage, with_retry
+from chatcanvas.adapters.slack.progress import StatusMessage
 from chatcanvas.bot.assistant import Assistant
 from chatcanvas.types import (
     Accepted,
@@ -51,18 +51,14 @@ class ThreadRenderer:
         self.interval = interval
 
     async def post(self, text: str, blocks: list[dict[str, object]] | None = None) -> None:
-        await with_retry(
-            lambda: self.client.chat_postMessage(
+        await self.client.chat_postMessage(
                 channel=self.channel, thread_ts=self.thread_ts, text=text, blocks=blocks
             )
-        )
 
     async def ephemeral(self, text: str, blocks: list[dict[str, object]] | None = None) -> None:
-        await with_retry(
-            lambda: self.client.chat_postEphemeral(
+        await self.client.chat_postEphemeral(
                 channel=self.channel, user=self.user, thread_ts=self.thread_ts, text=text, blocks=blocks
             )
-        )
 
     async def render(self, events: AsyncIterator[Event]) -> None:
         """Consume ``events`` to the end; never raises (errors are logged and told in the thread)."""

@@ -3,15 +3,14 @@ done / failed / cancelled (the last carries the job's JSON). ``Last-Event-ID`` r
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from chatcanvas.adapters.web.routes_api import PROBLEMS, State, _find, caller_of
+from chatcanvas.adapters.web.routes_api import PROBLEMS, State, _find, caller_of, root_path
 from chatcanvas.adapters.web.tracker import TERMINAL_EVENTS, WebJob
 
 KEEPALIVE_S = 15.0
@@ -19,12 +18,14 @@ KEEPALIVE_S = 15.0
 router = APIRouter(prefix="/v1", tags=["v1"])
 
 
-def sse(seq: int, name: str, data: dict[str, Any]) -> bytes:
-    return f"id: {seq}\nevent: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+def sse(seq: int, name: str, data: dict[str, Any]) -> ServerSentEvent:
+    return ServerSentEvent(data=json.dumps(data, separators=(",", ":")), event=name, id=str(seq))
 
 
-async def _follow_live(job: WebJob, start: int, request: Request) -> AsyncIterator[bytes]:
-    yield b"retry: 2000\n\n"
+async def _follow_live(job: WebJob, start: int) -> AsyncIterator[ServerSentEvent]:
+    """The job's events from ``start`` on, pushed as they happen (sse-starlette sends the keep-alive
+    comments and stops this when the client goes away)."""
+    yield ServerSentEvent(retry=2000)
     i = start
     while True:
         while i < len(job.log):
@@ -35,13 +36,7 @@ async def _follow_live(job: WebJob, start: int, request: Request) -> AsyncIterat
                 return
         if job.over:  # ended before we joined; the terminal event was sent above
             return
-        changed = job.changed
-        try:
-            await asyncio.wait_for(changed.wait(), KEEPALIVE_S)
-        except TimeoutError:
-            if await request.is_disconnected():
-                return
-            yield b": keep-alive\n\n"
+        await job.changed.wait()
 
 
 @router.get(
@@ -49,13 +44,18 @@ async def _follow_live(job: WebJob, start: int, request: Request) -> AsyncIterat
     responses={200: {"content": {"text/event-stream": {}}}, **PROBLEMS},
     summary="Server-sent events: queued, progress, images, done / failed / cancelled",
 )
-async def job_events(job_id: str, request: Request, st: State) -> StreamingResponse:
+async def job_events(job_id: str, request: Request, st: State) -> EventSourceResponse:
     caller = caller_of(request, st)
-    live, snap = _find(st, caller, job_id)
+    live, snap = _find(st, caller, job_id, root_path(request))
     if live is None and snap.get("status") not in TERMINAL_EVENTS and snap.get("job_ids"):
         # From before a restart: follow its engine jobs again.
         live = WebJob(
-            id=job_id, kind=str(snap.get("kind", "generation")), who=caller.who, key_id=caller.key_id
+            id=job_id,
+            kind=str(snap.get("kind", "generation")),
+            who=caller.who,
+            key_id=caller.key_id,
+            prefix=root_path(request),
+            sign=st.jobs.sign,
         )
         live.job_ids = list(snap["job_ids"])
         live.prompts = list(snap.get("prompts", []))
@@ -66,15 +66,12 @@ async def job_events(job_id: str, request: Request, st: State) -> StreamingRespo
         start = max(0, int(request.headers.get("last-event-id", "0")))
     except ValueError:
         start = 0
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     if live is None:
         name = str(snap.get("status", "failed"))
         name = name if name in TERMINAL_EVENTS else "failed"
 
-        async def once() -> AsyncIterator[bytes]:
+        async def once() -> AsyncIterator[ServerSentEvent]:
             yield sse(1, name, snap)
 
-        return StreamingResponse(once(), media_type="text/event-stream", headers=headers)
-    return StreamingResponse(
-        _follow_live(live, start, request), media_type="text/event-stream", headers=headers
-    )
+        return EventSourceResponse(once(), ping=KEEPALIVE_S)
+    return EventSourceResponse(_follow_live(live, start), ping=KEEPALIVE_S)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from chatcanvas.adapters.slack.progress import StatusMessage
+from chatcanvas.adapters.slack.progress import StatusMessage, install_retries
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackAPI
 
 
 @pytest.fixture
 def client(slack_api: FakeSlackAPI) -> AsyncWebClient:
-    return AsyncWebClient(token=BOT_TOKEN, base_url=slack_api.api_url)
+    """A client as the adapter sets it up: slack_sdk's own rate-limit retry handler installed."""
+    return install_retries(AsyncWebClient(token=BOT_TOKEN, base_url=slack_api.api_url))
 
 
 async def test_edits_are_coalesced_to_the_latest_text(
