@@ -148,13 +148,13 @@ def png_with_recipe(
     """
     from chatcanvas import provenance
 
-    img, recipe = provenance.mark(img, recipe, settings)
+    img, signed = provenance.mark(img, recipe, settings)  # the signed recipe also says if it is watermarked
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", recipe_to_parameters(recipe))
     info.add_text("chatcanvas", recipe.model_dump_json(exclude_none=True))
     buf = io.BytesIO()
     img.save(buf, format="PNG", pnginfo=info)
-    return provenance.seal(buf.getvalue(), recipe, settings, parent=parent, inputs=inputs, origin=origin)
+    return provenance.seal(buf.getvalue(), signed, settings, parent=parent, inputs=inputs, origin=origin)
 
 
 def add_recipe(

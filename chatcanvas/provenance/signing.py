@@ -153,16 +153,17 @@ def manifest(
     made = {"model": recipe.model, "backend": recipe.backend}
     sources = {k: v for k, v in (("init_image", recipe.init_image), ("mask_image", recipe.mask_image)) if v}
     kind = edit_kind(recipe)
-    edit = {
+    params: dict[str, Any] = {**made, "mode": kind, **sources}
+    if inputs:  # the mask and other images that went into the edit
+        params["ingredientIds"] = [f"input{n}" for n in range(inputs)]
+    edit: dict[str, Any] = {
         "action": "c2pa.edited",
         "digitalSourceType": TRAINED,
         "softwareAgent": _agent(),
         "when": stamp,
         "description": f"{kind} with {recipe.model}",
-        "parameters": {**made, "mode": kind, **sources},
+        "parameters": params,
     }
-    if inputs:  # the mask and other images that went into the edit
-        edit["parameters"]["ingredientIds"] = [f"input{n}" for n in range(inputs)]
     actions: list[dict[str, Any]] = []
     if parent:
         opened = {"action": "c2pa.opened", "when": stamp, "softwareAgent": _agent()}

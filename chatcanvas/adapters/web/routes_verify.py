@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 from fastapi import APIRouter, Request, UploadFile
+from starlette.datastructures import UploadFile as FormFile
 
 from chatcanvas import messages as m
 from chatcanvas.adapters.web.problems import Problem
@@ -46,9 +48,9 @@ async def verify(request: Request, st: State) -> VerifyReport:
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("image")
-        if not isinstance(upload, UploadFile):
+        if not isinstance(upload, FormFile):  # what request.form() gives (FastAPI's UploadFile is one)
             raise Problem(422, m.VERIFY_UPLOAD_MISSING)
-        data = await _read_upload(upload, st, "the image")
+        data = await _read_upload(cast(UploadFile, upload), st, "the image")
     else:
         data = await request.body()
         if len(data) > settings.max_upload_bytes:
