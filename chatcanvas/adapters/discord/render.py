@@ -20,6 +20,7 @@ from chatcanvas import messages as m
 from chatcanvas.adapters.discord.grid import grid_png
 from chatcanvas.adapters.discord.throttle import EditThrottle
 from chatcanvas.adapters.discord.views import result_view
+from chatcanvas.bot.view import TurnView
 from chatcanvas.errors import ChatcanvasError
 from chatcanvas.types import (
     Accepted,
@@ -237,9 +238,7 @@ class Renderer:
     surface: Surface
     on_delivered: Callable[[str], None] | None = None  # a job's result (images or failure) was shown
     interval: float = 1.0
-    texts: list[str] = field(default_factory=list)
-    percent: dict[str, int] = field(default_factory=dict)
-    position: int | None = None
+    view: TurnView = field(default_factory=TurnView)  # the turn so far (one reducer for every platform)
     delivered: int = 0
     refused: bool = False
     last_preview_at: float = 0.0
@@ -251,14 +250,12 @@ class Renderer:
         await self.surface.edit(content, files, view)
 
     def _status(self) -> str:
-        lines = list(self.texts)
-        if self.percent:
-            pct = sum(self.percent.values()) // max(1, len(self.percent))
-            lines.append(m.DISCORD_PROGRESS.format(percent=pct, bar=progress_bar(pct)))
-        elif self.position is not None:
-            lines.append(
-                m.DISCORD_QUEUED.format(position=self.position + 1) if self.position else m.DISCORD_STARTING
-            )
+        v = self.view
+        lines = list(v.texts)
+        if v.running:
+            lines.append(m.DISCORD_PROGRESS.format(percent=v.percent, bar=progress_bar(v.percent)))
+        elif v.position is not None:
+            lines.append(m.DISCORD_QUEUED.format(position=v.position + 1) if v.position else m.DISCORD_STARTING)
         return clip("\n".join(lines) or m.DISCORD_STARTING)
 
     async def run(self, events: AsyncIterator[Event]) -> None:
@@ -267,7 +264,7 @@ class Renderer:
                 await self.on_event(ev)
             if not self.delivered and not self.refused:
                 # a chat turn that only talked back (no images): its text is the answer
-                await self.throttle.finish(content=clip("\n".join(self.texts) or m.DISCORD_STARTING))
+                await self.throttle.finish(content=clip("\n".join(self.view.texts) or m.DISCORD_STARTING))
         except ChatcanvasError as exc:
             await self._refuse(str(exc))
         except discord.HTTPException:
@@ -296,21 +293,13 @@ class Renderer:
             self.throttle.offer(content=self._status(), files=files)
 
     async def on_event(self, ev: Event) -> None:
-        if isinstance(ev, Text):
-            self.texts.append(ev.text)
-            self._show()
-        elif isinstance(ev, Accepted):
-            self.position = ev.position
+        self.view.apply(ev)
+        if isinstance(ev, (Text, Accepted, Started)):
             self._show()
         elif isinstance(ev, Queued):
-            self.position = ev.position
-            if not self.percent:
+            if not self.view.running:
                 self._show()
-        elif isinstance(ev, Started):
-            self.percent.setdefault(ev.job_id, 0)
-            self._show()
         elif isinstance(ev, Progress):
-            self.percent[ev.job_id] = ev.percent
             now = time.monotonic()
             if ev.preview and now - self.last_preview_at >= PREVIEW_EVERY_S:
                 self.last_preview_at = now
@@ -332,7 +321,7 @@ class Renderer:
         if not ev.images:
             return
         batches = await asyncio.to_thread(split_uploads, await asyncio.to_thread(result_files, ev.images))
-        notes = list(self.texts) if not self.delivered else []
+        notes = list(self.view.texts) if not self.delivered else []
         if len(batches) > 1:
             notes.append(m.DISCORD_SPLIT_UPLOAD.format(n=len(batches), limit=UPLOAD_LIMIT // (1024 * 1024)))
         content = result_content(ev, notes)
@@ -346,7 +335,6 @@ class Renderer:
             last = i == len(batches)
             await self.surface.send(f"({i}/{len(batches)})", files, view if last else None)
         self.delivered += 1
-        self.percent.pop(ev.job_id, None)
         if self.on_delivered is not None:
             self.on_delivered(ev.job_id)
 

@@ -15,16 +15,12 @@ from chatcanvas import messages as m
 from chatcanvas.adapters.slack.files import upload_images
 from chatcanvas.adapters.slack.progress import StatusMessage
 from chatcanvas.bot.assistant import Assistant
+from chatcanvas.bot.view import TurnView
 from chatcanvas.types import (
-    Accepted,
-    Cancelled,
     Event,
     Failed,
     Images,
-    Progress,
-    Queued,
     Refused,
-    Started,
     Text,
 )
 
@@ -63,42 +59,28 @@ class ThreadRenderer:
     async def render(self, events: AsyncIterator[Event]) -> None:
         """Consume ``events`` to the end; never raises (errors are logged and told in the thread)."""
         status = StatusMessage(self.client, self.channel, self.thread_ts, self.interval)
-        lines: dict[str, str] = {}
-        prompts: dict[str, str] = {}
+        view = TurnView()  # the turn so far: the status message is drawn from it
 
-        async def show(job_id: str, line: str) -> None:
-            lines[job_id] = line
-            await status.set(b.status_text(lines, prompts))
+        async def show() -> None:
+            if view.jobs:
+                await status.set(b.status_text(status_lines(view), {j: v.prompt for j, v in view.jobs.items()}))
 
         try:
             async for ev in events:
+                view.apply(ev)
                 if isinstance(ev, Text):
                     await self.post(b.clip(ev.text, 3900))
                 elif isinstance(ev, Refused):
                     await self.ephemeral(b.refusal(ev.reason, ev.retry_after))
-                elif isinstance(ev, Accepted):
-                    for i, job_id in enumerate(ev.job_ids):
-                        if i < len(ev.prompts):
-                            prompts[job_id] = ev.prompts[i]
-                        lines[job_id] = b.queued_line(ev.position + i)
-                    await status.set(b.status_text(lines, prompts))
-                elif isinstance(ev, Queued):
-                    await show(ev.job_id, b.queued_line(ev.position))
-                elif isinstance(ev, Started):
-                    await show(ev.job_id, m.SLACK_STARTED)
-                elif isinstance(ev, Progress):
-                    await show(ev.job_id, b.progress_line(ev.step, ev.total))
                 elif isinstance(ev, Images):
                     await self.deliver(ev)
-                    await show(ev.job_id, m.SLACK_DONE)
-                elif isinstance(ev, Failed):
-                    if ev.job_id:
-                        await show(ev.job_id, m.SLACK_FAILED.format(reason=ev.reason))
+                    await show()
+                elif isinstance(ev, Failed) and not ev.job_id:
+                    await self.post(m.SLACK_FAILED.format(reason=ev.reason))
+                else:
+                    await show()
+                    if isinstance(ev, Failed) and ev.job_id:  # told in the thread: not again after a restart
                         await asyncio.to_thread(self.assistant.mark_delivered, ev.job_id)
-                    else:
-                        await self.post(m.SLACK_FAILED.format(reason=ev.reason))
-                elif isinstance(ev, Cancelled):
-                    await show(ev.job_id, m.SLACK_CANCELLED)
         except asyncio.CancelledError:
             raise
         except SlackApiError as exc:
@@ -120,3 +102,20 @@ class ThreadRenderer:
             await upload_images(self.client, self.channel, self.thread_ts, ev.images)
             await self.post(b.result_comment(ev.images), blocks=b.result_blocks(ev.images))
         await asyncio.to_thread(self.assistant.mark_delivered, ev.job_id)
+
+
+def status_lines(view: TurnView) -> dict[str, str]:
+    """One line per job of the turn, from the one view of it."""
+    out: dict[str, str] = {}
+    for job_id, jv in view.jobs.items():
+        if jv.state == "queued":
+            out[job_id] = b.queued_line(jv.position or 0)
+        elif jv.state == "running":
+            out[job_id] = b.progress_line(jv.step, jv.total) if jv.total else m.SLACK_STARTED
+        elif jv.state == "done":
+            out[job_id] = m.SLACK_DONE
+        elif jv.state == "failed":
+            out[job_id] = m.SLACK_FAILED.format(reason=jv.error or "")
+        else:
+            out[job_id] = m.SLACK_CANCELLED
+    return out

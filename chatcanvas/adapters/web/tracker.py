@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chatcanvas import messages as m
+from chatcanvas.bot.view import TurnView
 from chatcanvas.errors import ChatcanvasError
 from chatcanvas.types import (
     Accepted,
@@ -102,7 +103,7 @@ class WebJob:
     errors: list[str] = field(default_factory=list)
     problem: tuple[int, str, float | None] | None = None  # (http status, message, retry_after) if refused
     rule: str | None = None  # the policy rule that refused it
-    progress: dict[str, tuple[int, int]] = field(default_factory=dict)
+    view: TurnView = field(default_factory=TurnView)  # the one reducer every adapter uses
     finished_jobs: set[str] = field(default_factory=set)
     cancel_requested: bool = False
     # The events so far, for SSE readers (who keep an index into it: entries are never removed).
@@ -123,14 +124,9 @@ class WebJob:
             return 100
         if not self.job_ids:
             return 0
-        total = 0.0
-        for jid in self.job_ids:
-            if jid in self.finished_jobs:
-                total += 1.0
-            elif jid in self.progress:
-                step, steps = self.progress[jid]
-                total += step / max(1, steps)
-        return int(100 * total / len(self.job_ids))
+        if self.view.jobs:
+            return self.view.percent
+        return int(100 * len(self.finished_jobs) / len(self.job_ids))  # derived from the records
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -161,6 +157,8 @@ class WebJob:
         old.set()
 
     def record(self, ev: Event) -> None:
+        """Fold the event into the turn's view, and log it as a named SSE event."""
+        self.view.apply(ev)
         if isinstance(ev, Accepted):
             self.job_ids.extend(j for j in ev.job_ids if j not in self.job_ids)
             self.prompts.extend(ev.prompts)
@@ -182,7 +180,6 @@ class WebJob:
         elif isinstance(ev, Progress):
             self.status = "running"
             self.position = 0
-            self.progress[ev.job_id] = (ev.step, ev.total)
             data: dict[str, Any] = {
                 "job_id": ev.job_id,
                 "step": ev.step,
