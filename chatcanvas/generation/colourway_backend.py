@@ -104,7 +104,7 @@ class ColourwayBackend(Backend):
                 width=photo.width,
                 height=photo.height,
                 seed=spec.seed or 0,
-                steps=0,
+                steps=1,  # one deterministic pass
                 guidance=0.0,
                 sampler="none",
                 model=ENGINE,

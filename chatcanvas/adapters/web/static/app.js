@@ -60,6 +60,60 @@ async function problemText(resp) {
   }
 }
 
+// ------------------------------------------------------------------ recipes
+
+// The PNG carries its recipe as a "chatcanvas" text chunk (JSON): read it for the colourway's swatch.
+function pngTexts(buf) {
+  const bytes = new Uint8Array(buf);
+  const view = new DataView(buf);
+  const out = {};
+  const latin1 = new TextDecoder("latin1");
+  const utf8 = new TextDecoder("utf-8");
+  for (let at = 8; at + 8 <= bytes.length;) {
+    const len = view.getUint32(at);
+    const type = latin1.decode(bytes.subarray(at + 4, at + 8));
+    const data = bytes.subarray(at + 8, at + 8 + len);
+    if (type === "tEXt" || type === "iTXt") {
+      const nul = data.indexOf(0);
+      const key = latin1.decode(data.subarray(0, nul));
+      if (type === "tEXt") {
+        out[key] = latin1.decode(data.subarray(nul + 1));
+      } else if (data[nul + 1] === 0) { // iTXt, uncompressed: flag, method, language\0, translated\0, text
+        let i = data.indexOf(0, nul + 3);
+        i = data.indexOf(0, i + 1);
+        out[key] = utf8.decode(data.subarray(i + 1));
+      }
+    }
+    if (type === "IEND") break;
+    at += 12 + len;
+  }
+  return out;
+}
+
+async function imageRecipe(url) {
+  try {
+    const resp = await fetch(url, { headers: headers() });
+    if (!resp.ok) return null;
+    const text = pngTexts(await resp.arrayBuffer()).chatcanvas;
+    return text ? JSON.parse(text) : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+async function showSwatch(fig, url) {
+  const recipe = await imageRecipe(url);
+  const way = recipe && recipe.colourway;
+  if (!way || !way.hex) return;
+  const sw = $(".swatch", fig);
+  $(".chip", sw).style.background = way.hex;
+  $(".hex", sw).textContent = way.hex;
+  sw.dataset.hex = way.hex;
+  sw.title = `${way.colour}${way.material ? " " + way.material : ""}: ${way.hex}` +
+    (recipe.colour_delta_e != null ? ` (ΔE ${recipe.colour_delta_e} from the product's median colour)` : "");
+  sw.hidden = false;
+}
+
 // ------------------------------------------------------------------ jobs
 
 function newJobCard() {
@@ -88,6 +142,7 @@ function addImages(card, images) {
     const dl = $("a.download", fig);
     dl.href = im.url + "?download=1";
     dl.setAttribute("download", `chatcanvas-${im.id.slice(0, 12)}.png`);
+    showSwatch(fig, im.url);
     $(".reroll", fig).addEventListener("click", () => post(`v1/images/${im.id}/reroll`, null, "Reroll"));
     $(".vary", fig).addEventListener("click", () => post(`v1/images/${im.id}/vary`, null, "Variations"));
     grid.appendChild(fig);
@@ -205,7 +260,10 @@ form.addEventListener("submit", (e) => {
     fd.append("variations", JSON.stringify(variations));
     if (subject) fd.append("subject", subject);
     fd.append("conversation", conversation);
-    post("v1/variations", fd, "Uploading");
+    maskBlob().then((mask) => {
+      if (mask) fd.append("mask", mask, "mask.png");
+      post("v1/variations", fd, "Uploading");
+    });
     setPhoto(null);
   } else {
     if (!text) return;
@@ -223,7 +281,7 @@ function setPhoto(file) {
   photo = file;
   $("#drop").hidden = !file;
   if (file) {
-    $("#drop-preview").src = URL.createObjectURL(file);
+    $("#drop-preview").src = URL.createObjectURL(file);  // the mask canvas is sized when it loads
     $("#drop-name").textContent = file.name || "photo";
     promptEl.placeholder = "Which colours? e.g. navy, forest green (or “mug: navy, red”)";
   } else {
@@ -242,6 +300,109 @@ for (const target of [form, logEl]) {
     const f = [...(e.dataTransfer.files || [])].find((x) => x.type.startsWith("image/"));
     if (f) setPhoto(f);
   });
+}
+
+// ------------------------------------------------------------------ mask brush
+// The mask is painted on a canvas at the photo's own pixel size (the API wants the photo's size):
+// painted = the product to recolour. Nothing painted: no mask is sent and the server finds the product.
+
+const preview = $("#drop-preview");
+const maskCanvas = $("#mask-canvas");
+const maskCtx = maskCanvas.getContext("2d", { willReadFrequently: true });
+const brush = { erase: false, size: 24, down: false, last: null, painted: false };
+
+function maskState(painted) {
+  brush.painted = painted;
+  $("#mask-state").textContent = painted
+    ? "Mask painted: only the painted area is recoloured."
+    : "No mask: the product is found on a plain background. Paint over it to choose.";
+  $("#mask-editor").classList.toggle("has-mask", painted);
+}
+
+function resetMask() {
+  maskCanvas.width = preview.naturalWidth || 1;
+  maskCanvas.height = preview.naturalHeight || 1;
+  maskCtx.clearRect(0, 0, maskCanvas.width, maskCanvas.height);
+  maskState(false);
+}
+preview.addEventListener("load", resetMask);
+
+function setTool(erase) {
+  brush.erase = erase;
+  $("#brush-paint").classList.toggle("on", !erase);
+  $("#brush-erase").classList.toggle("on", erase);
+  $("#brush-paint").setAttribute("aria-pressed", String(!erase));
+  $("#brush-erase").setAttribute("aria-pressed", String(erase));
+}
+$("#brush-paint").addEventListener("click", () => setTool(false));
+$("#brush-erase").addEventListener("click", () => setTool(true));
+$("#brush-size").addEventListener("input", (e) => {
+  brush.size = Number(e.target.value);
+  $("#brush-size-out").textContent = e.target.value;
+});
+$("#mask-clear").addEventListener("click", resetMask);
+
+function canvasPoint(e) {
+  const r = maskCanvas.getBoundingClientRect();
+  const sx = maskCanvas.width / r.width;
+  return { x: (e.clientX - r.left) * sx, y: (e.clientY - r.top) * (maskCanvas.height / r.height), scale: sx };
+}
+
+function stroke(from, to) {
+  maskCtx.globalCompositeOperation = brush.erase ? "destination-out" : "source-over";
+  maskCtx.strokeStyle = maskCtx.fillStyle = "#ff3b6b";
+  maskCtx.lineCap = maskCtx.lineJoin = "round";
+  maskCtx.lineWidth = brush.size * to.scale;
+  maskCtx.beginPath();
+  maskCtx.moveTo(from.x, from.y);
+  maskCtx.lineTo(to.x + 0.01, to.y);
+  maskCtx.stroke();
+}
+
+maskCanvas.addEventListener("pointerdown", (e) => {
+  e.preventDefault();
+  maskCanvas.setPointerCapture(e.pointerId);
+  brush.down = true;
+  brush.last = canvasPoint(e);
+  stroke(brush.last, brush.last);
+});
+maskCanvas.addEventListener("pointermove", (e) => {
+  if (!brush.down) return;
+  const p = canvasPoint(e);
+  stroke(brush.last, p);
+  brush.last = p;
+});
+function endStroke() {
+  if (!brush.down) return;
+  brush.down = false;
+  maskState(maskHasPaint());
+}
+maskCanvas.addEventListener("pointerup", endStroke);
+maskCanvas.addEventListener("pointercancel", endStroke);
+
+function maskHasPaint() {
+  const a = maskCtx.getImageData(0, 0, maskCanvas.width, maskCanvas.height).data;
+  for (let i = 3; i < a.length; i += 4) if (a[i] >= 128) return true;
+  return false;
+}
+
+// The painted canvas as the API's mask: a PNG the photo's size, white = product, black = keep.
+function maskBlob() {
+  if (!photo || !brush.painted) return Promise.resolve(null);
+  const w = maskCanvas.width, h = maskCanvas.height;
+  const src = maskCtx.getImageData(0, 0, w, h).data;
+  const out = document.createElement("canvas");
+  out.width = w;
+  out.height = h;
+  const octx = out.getContext("2d");
+  const img = octx.createImageData(w, h);
+  for (let i = 0; i < src.length; i += 4) {
+    const v = src[i + 3] >= 128 ? 255 : 0;
+    img.data[i] = img.data[i + 1] = img.data[i + 2] = v;
+    img.data[i + 3] = 255;
+  }
+  octx.putImageData(img, 0, 0);
+  return new Promise((resolve) => out.toBlob(resolve, "image/png"));
 }
 
 $("#save-key").addEventListener("click", () => {
