@@ -118,6 +118,16 @@ class Settings(BaseSettings):
     spend_limit_server_daily: float | None = Field(None, ge=0)
     spend_limit_server_monthly: float | None = Field(None, ge=0)
 
+    # ---- Ray Serve image workers (CHATCANVAS_BACKEND=ray; `chatcanvas workers`)
+    ray_address: str | None = None  # the cluster; unset: the backend uses "auto", `workers` starts a local one
+    ray_app: str = Field("chatcanvas", min_length=1, max_length=60)  # the Serve application's name
+    ray_max_batch: int = Field(4, ge=1, le=64)  # requests a replica runs together (compatible ones in one call)
+    ray_batch_wait_s: float = Field(0.02, ge=0, le=10)  # how long a replica waits to fill a batch
+    ray_min_replicas: int = Field(1, ge=0, le=1000)  # autoscaling bounds (equal: that many, fixed)
+    ray_max_replicas: int = Field(1, ge=1, le=1000)
+    ray_gpus_per_replica: float = Field(0.0, ge=0, le=16)  # 0: CPU replicas
+    ray_down_wait_s: float = Field(300.0, ge=0)  # how long a job waits for workers that are down
+
     # ---- who may use what (the policy)
     web_backends: Annotated[list[str], NoDecode] = Field(default_factory=list)  # unset: the default only
     discord_backends: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -171,6 +181,13 @@ class Settings(BaseSettings):
     c2pa_key: str | None = Field(None, validate_default=True)  # its ES256 private key (file or text)
     c2pa_trust_anchors: str | None = None  # PEM root certificates verify trusts (file or text)
 
+    # ---- operations: health, metrics, logs, admin commands (chatcanvas/ops/, chatcanvas/bot/admin.py)
+    metrics_port: int | None = Field(None, ge=1, le=65535)  # /metrics, /healthz, /readyz on their own port
+    metrics_host: str = "127.0.0.1"  # where that port listens (keep it internal: it asks for no key)
+    log_format: Literal["json", "text"] | None = None  # unset: text in a terminal, JSON lines otherwise
+    slack_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)  # user ids, besides workspace admins
+    gpu_seconds_limit_user_daily: float | None = Field(None, ge=0)  # backend seconds per chat/web user per UTC day
+
     _csv_fields = field_validator(
         "api_keys",
         "slack_channels",
@@ -182,6 +199,8 @@ class Settings(BaseSettings):
         "models",
         mode="before",
     )(_csv)
+
+    _csv_ops = field_validator("slack_admins", mode="before")(_csv)
 
     @field_validator("backend")
     @classmethod
@@ -251,10 +270,6 @@ class Settings(BaseSettings):
     @property
     def using_demo_model(self) -> bool:
         return not self.model
-
-    @property
-    def db_path(self) -> Path:
-        return self.data_dir / "chatcanvas.db"
 
     @property
     def images_dir(self) -> Path:

@@ -314,3 +314,73 @@ DISCORD_SPLIT_UPLOAD = "-# Sent in {n} messages: Discord takes at most {limit} M
 VERIFY_UPLOAD_MISSING = 'Send the image as the form field "image", or as the request body (Content-Type image/png).'
 IMAGE_REF_NOT_AN_ID = "The {field} must be an image id from this service (an upload or a result), not {ref!r}."
 SAFETY_CHECKER_BLOCKED = "The model's safety checker blocked {n} of {total} images; they were not kept."
+
+# ---- operations: readiness, admin commands, usage (chatcanvas/ops/, bot/admin.py, bot/controls.py)
+NOT_READY_STARTING = "Starting up: the app is not built yet."
+NOT_READY_LOADING = "The {backend} backend is still loading its model."
+NOT_READY_NOT_LOADED = (
+    "The {backend} backend has no model loaded: the engine is not started, or loading failed (see the log; "
+    "`chatcanvas doctor` checks the model)."
+)
+NOT_READY_STORE = "The store at {path} takes no writes: {detail}. Check the disk and CHATCANVAS_DATA_DIR."
+READY = "ready"
+OPS_YOU_ARE_BANNED = "You can't make images here: an admin has blocked you."
+OPS_BACKEND_PAUSED = "The {backend} backend is paused by an admin. Please try again later."
+OPS_GPU_SECONDS_LIMIT = (
+    "You've used {used:.0f} s of image-making time today; the daily limit is {limit:.0f} s. It resets at "
+    "midnight UTC."
+)
+OPS_BAD_USER_KEY = "{text!r} is not a user: write platform:user (everywhere) or platform:server:user."
+OPS_PAUSED_LINE = "Paused: {backends}"
+OPS_QUEUE_EMPTY = "Nothing is running or waiting."
+OPS_QUEUE_HEAD = "{running} running, {waiting} waiting:"
+OPS_QUEUE_MORE = "… and {n} more."
+OPS_CANCEL_FINISHED = "Job {job_id} is already {status}."
+OPS_CANCELLED_BY_OPERATOR = "Cancelled by an admin."
+OPS_CANCELLED = "Cancelled job {job_id} (asked by {user})."
+OPS_UNKNOWN_BACKEND = "There is no backend {backend!r}; the backends are: {known}."
+OPS_PAUSED = "Paused {backend}: nothing new is admitted for it and its queued jobs wait. `resume {backend}` lets them run."
+OPS_ALREADY_PAUSED = "{backend} is already paused."
+OPS_RESUMED = "Resumed {backend}: its queued jobs run again."
+OPS_NOT_PAUSED = "{backend} isn't paused."
+OPS_WHERE_SERVER = "in this server"
+OPS_WHERE_EVERYWHERE = "everywhere"
+OPS_BAN_SELF = "You can't ban yourself."
+OPS_BANNED = "Banned {user} {where}: their requests are refused until `unban`."
+OPS_ALREADY_BANNED = "{user} is already banned {where}."
+OPS_UNBANNED = "Unbanned {user}."
+OPS_NOT_BANNED = "{user} isn't banned here."
+OPS_USAGE_EMPTY = "No usage recorded this month."
+OPS_USAGE_GPU_LIMIT = "Daily GPU-seconds limit per user: {limit:.0f} s."
+OPS_NOT_ADMIN_DISCORD = "Only members with the Manage Server permission can use /chatcanvas-admin."
+OPS_NOT_ADMIN_SLACK = "Only workspace admins and owners (or users in CHATCANVAS_SLACK_ADMINS) can use `{command} admin`."
+OPS_SLACK_ADMIN_USAGE = (
+    "Usage: `{command} admin queue` · `cancel JOB` · `pause BACKEND` · `resume BACKEND` · `ban @user` · "
+    "`unban @user` · `usage [@user]`"
+)
+OPS_SLACK_NEEDS_USER = "Name the user: `{command} admin {verb} @someone`."
+OPS_SLACK_ADMIN_CHECK_FAILED = "Could not check that you are an admin (users.info: {error})."
+OPS_METRICS_OFF = "Metrics are not installed in this app."
+OPS_METRICS_LISTENING = "metrics, /healthz and /readyz on http://{host}:{port}"
+OPS_METRICS_PORT_BUSY = "Could not listen on {host}:{port} for metrics ({detail}). Set CHATCANVAS_METRICS_PORT to a free port."
+
+# ---- Ray Serve image workers (generation/ray_backend.py, cli_workers.py)
+RAY_WORKERS_DOWN = "The image workers are down, so this picture could not be made yet. Please ask again in a few minutes."
+RAY_WORKERS_DOWN_LOG = (
+    "The Ray image workers are unreachable (cluster {address}, application {app!r}: {detail}). Jobs wait up to "
+    "{wait:.0f} s for them; start them with `chatcanvas workers`."
+)
+RAY_WORKERS_BACK = "The Ray image workers are back (cluster {address}, application {app!r})."
+RAY_REPLICA_LOST = "The image worker stopped {n} times while making this picture, so it was given up."
+RAY_MODEL_MISMATCH = (
+    "This request is for the model {asked!r} but the image workers serve {serving!r}: give the bot and "
+    "`chatcanvas workers` the same CHATCANVAS_MODEL."
+)
+RAY_NOT_INSTALLED = "The ray backend and `chatcanvas workers` need Ray Serve: pip install 'chatcanvas[ray]'."
+RAY_WORKERS_READY = (
+    "ready: {replicas} replica(s) of {model} on Ray at {address}, application {app!r}. Ctrl-C stops them."
+)
+RAY_WORKERS_STOPPING = "stopping the image workers…"
+RAY_WORKERS_STOPPED = "stopped."
+RAY_WORKERS_FAILED = "The image workers could not start: {detail}"
+BACKEND_CANNOT = "The {backend} backend can't do {mode} (making a picture from another); try the local backend."

@@ -9,6 +9,7 @@ interrupted jobs are taken up again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 
 # Called when a job is done, with its images (e.g. to record what it cost).
 DoneHook = Callable[[JobRecord, list[GeneratedImage]], None]
+# Called after each backend call that made images: the backend's name, the batch's jobs, the seconds it took.
+BatchHook = Callable[[str, list[JobRecord], float], None]
+HOLD_POLL_S = 1.0  # how often a held (paused) backend's workers look again
 
 _FINISHED_KEPT = 2000
 
@@ -73,8 +77,20 @@ class Engine:
         self.store = store
         self.table = JobTable(store)
         self.on_done: list[DoneHook] = []
+        self.on_batch: list[BatchHook] = []
+        self.held: Callable[[str], bool] | None = None  # True: an operator paused this backend; its queue waits
         self._factories = backends or {}
         self._pools: dict[str, list[Backend]] = {}
+        self._building: dict[str, asyncio.Future[list[Backend]]] = {}
+        self._warm: dict[str, str] = {}  # backend -> "warming" | "ready" | "failed"
+        self._warm_tasks: dict[str, asyncio.Future[None]] = {}
+        # Called once in a worker thread by ``start``, before serving: imports and caches that the first
+        # request would otherwise fill on the event loop (the app adds the rewriter's).
+        self.warm_hooks: list[Callable[[], None]] = []
+        self._arrivals: dict[str, float] = {}  # backend -> when the job before the last one was submitted
+        self._last_arrival: dict[str, float] = {}
+        self._idle = asyncio.Event()  # set whenever no job is running (shutdown waits on it)
+        self._idle.set()
         self._queues: dict[str, FairQueue] = {}
         self._live: dict[str, _Live] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -89,39 +105,121 @@ class Engine:
     def backend_name(self, spec: ImageSpec) -> str:
         return spec.backend or self.settings.backend
 
+    def register_backend(self, name: str, factory: Callable[[], Backend]) -> None:
+        """Use ``factory`` for backend ``name`` (before its pool is made; e.g. a backend of your own)."""
+        self._factories[name] = factory
+
     def backend(self, name: str | None = None) -> Backend:
-        """The first backend of a pool (for resolving specs, counting tokens); made on first use."""
+        """The first backend of a pool (for resolving specs, counting tokens).
+
+        ``start`` makes the pools in a worker thread; on the event loop call ``await ensure_backend``
+        for any other name first. Made here, on the calling thread, only when neither happened.
+        """
         name = name or self.settings.backend
         pool = self._pools.get(name)
         if not pool:
-            factory = self._factories.get(name)
-            if factory is None:
-                from chatcanvas.generation.registry import load_backend
-
-                def factory(name: str = name) -> Backend:
-                    return load_backend(name, self.settings)
-
-                self._factories[name] = factory
-            size = self.settings.workers if name == "local" else max(4, self.settings.workers)
-            pool = self._pools[name] = [factory() for _ in range(size)]
-            self._queues.setdefault(name, FairQueue())
-            self._wake.setdefault(name, asyncio.Event())
-            if self._accepting:
-                self._start_workers(name)
+            pool = self._add_pool(name, self._make_pool(name))
         return pool[0]
+
+    async def ensure_backend(self, name: str | None = None) -> Backend:
+        """The first backend of a pool, its pool made in a worker thread if needed (never on the loop)."""
+        name = name or self.settings.backend
+        pool = self._pools.get(name)
+        if pool:
+            return pool[0]
+        task = self._building.get(name)
+        if task is None:
+            task = self._building[name] = asyncio.ensure_future(asyncio.to_thread(self._make_pool, name))
+        try:
+            made = await asyncio.shield(task)
+        finally:
+            if task.done() and self._building.get(name) is task:
+                del self._building[name]  # made (kept below) or failed (tried again next time)
+        return self._add_pool(name, made)[0]
+
+    def _make_pool(self, name: str) -> list[Backend]:
+        """A pool's backends (imports and constructors; may run in any thread)."""
+        factory = self._factories.get(name)
+        if factory is None:
+            from chatcanvas.generation.registry import load_backend
+
+            def factory(name: str = name) -> Backend:
+                return load_backend(name, self.settings)
+
+            self._factories[name] = factory
+        size = self.settings.workers if name == "local" else max(4, self.settings.workers)
+        return [factory() for _ in range(size)]
+
+    def _add_pool(self, name: str, made: list[Backend]) -> list[Backend]:
+        pool = self._pools.get(name)
+        if pool:  # made twice (two first callers): keep the first
+            return pool
+        pool = self._pools[name] = made
+        self._queue_of(name)
+        if self._accepting:
+            self._start_workers(name)
+        return pool
+
+    def _queue_of(self, name: str) -> FairQueue:
+        self._wake.setdefault(name, asyncio.Event())
+        return self._queues.setdefault(name, FairQueue())
 
     def _start_workers(self, name: str) -> None:
         for i, be in enumerate(self._pools[name]):
             self._tasks.append(asyncio.create_task(self._worker(name, be), name=f"worker-{name}-{i}"))
 
+    # ------------------------------------------------------------ warm-up
+
+    def ready(self, name: str | None = None) -> bool:
+        """Whether backend ``name`` (default: the configured one) has its models loaded."""
+        return self._warm.get(name or self.settings.backend) == "ready"
+
+    def warming(self, name: str | None = None) -> bool:
+        """Whether backend ``name`` is still loading its models (requests wait in the queue meanwhile)."""
+        return self._warm.get(name or self.settings.backend) == "warming"
+
+    async def warm_up(self, name: str | None = None) -> None:
+        """Make the pool and load its models, all in worker threads; idempotent. ``start`` begins it."""
+        await asyncio.shield(self._begin_warm_up(name or self.settings.backend))
+
+    def _begin_warm_up(self, name: str) -> asyncio.Future[None]:
+        task = self._warm_tasks.get(name)
+        if task is None:
+            self._warm[name] = "warming"
+            task = self._warm_tasks[name] = asyncio.ensure_future(self._warm_up(name))
+        return task
+
+    async def _warm_up(self, name: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            await self.ensure_backend(name)
+            await asyncio.gather(*(be.warm_up() for be in self._pools[name]))
+        except Exception as exc:  # the first job reports it again, in words for its user
+            self._warm[name] = "failed"
+            log.warning("backend %s could not be loaded at start: %s", name, exc)
+            return
+        self._warm[name] = "ready"
+        log.info("backend %s ready in %.1fs", name, time.perf_counter() - t0)
+
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Take up queued and interrupted jobs, then start the workers."""
+        """Take up queued and interrupted jobs, then start the workers.
+
+        Nothing heavy runs on the event loop: the backends are made (imports, constructors) and the
+        warm hooks run in a worker thread before this returns; the models then load in the
+        background (:meth:`warm_up`), and jobs submitted meanwhile wait in the queue.
+        """
         self._started_at = time.time()
         self._accepting = True
         for name in list(self._pools):
             self._start_workers(name)
+        await asyncio.to_thread(self._run_warm_hooks)
+        try:
+            await self.ensure_backend()
+            self._begin_warm_up(self.settings.backend)
+        except Exception as exc:  # e.g. no API key: every request says so, in words
+            log.warning("backend %s is not available: %s", self.settings.backend, exc)
         for rec in self.table.unfinished():
             if rec.status == JobStatus.RUNNING:
                 self.table.set_status(rec.id, JobStatus.QUEUED)
@@ -132,11 +230,19 @@ class Engine:
             rec = self.table.get(rec.id) or rec
             live = self._live[rec.id] = _Live(rec)
             name = self.backend_name(rec.spec)
-            self.backend(name)
-            self._queues[name].push(rec.who.server, rec.who.key, rec.id)
+            self._queue_of(name).push(rec.who.server, rec.who.key, rec.id)
             live.emit(Queued(job_id=rec.id, position=0))
             self._wake[name].set()
+            if name not in self._pools:  # its workers start once the pool is made (in a thread)
+                self._begin_warm_up(name)
         self._announce_positions()
+
+    def _run_warm_hooks(self) -> None:
+        for hook in self.warm_hooks:
+            try:
+                hook()
+            except Exception:  # a cache not filled: the first request fills it
+                log.warning("warm-up hook %r failed", hook, exc_info=True)
 
     async def shutdown(self, drain_timeout: float | None = None) -> None:
         """Stop taking work; let running jobs finish for a while, then put them back in the queue."""
@@ -145,15 +251,19 @@ class Engine:
         for ev in self._wake.values():
             ev.set()
         timeout = self.settings.drain_timeout_s if drain_timeout is None else drain_timeout
-        deadline = time.monotonic() + timeout
-        while self._running and time.monotonic() < deadline:  # noqa: ASYNC110 - a deadline, not an event
-            await asyncio.sleep(0.05)
+        if self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout)
         for job_id in list(self._running):
             live = self._live.get(job_id)
             if live:
                 live.requeue = True
-        while self._running and time.monotonic() < deadline + 10:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+        if self._running:  # stopped at their next step, back in the queue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), 10)
+        for task in self._warm_tasks.values():  # a model being loaded in a thread finishes loading
+            with contextlib.suppress(Exception):
+                await task
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -191,14 +301,18 @@ class Engine:
         """
         if not self._accepting:
             raise Busy(m.SHUTTING_DOWN, retry_after=10, rule="shutting_down")
+        await self.ensure_backend(self.backend_name(spec))  # made in a thread; its models need not be loaded
         spec = self.prepare(spec)
         name = self.backend_name(spec)
         job_id = secrets.token_hex(8)
         rec = self.table.insert(job_id, spec, who, where, prompt_in)
         self.table.log_event(job_id, "queued", {})
         live = self._live[job_id] = _Live(rec)
-        self._queues[name].push(who.server, who.key, job_id)
+        self._queue_of(name).push(who.server, who.key, job_id)
         live.emit(Queued(job_id=job_id, position=self.position(job_id)))
+        now = time.monotonic()
+        self._arrivals[name] = self._last_arrival.get(name, float("-inf"))
+        self._last_arrival[name] = now
         self._wake[name].set()
         self._forget_old()
         return rec
@@ -334,6 +448,13 @@ class Engine:
         while True:
             if self._stopping:
                 return []
+            if self.held is not None and self.held(name):
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), HOLD_POLL_S)
+                except TimeoutError:
+                    pass
+                continue
             job_id = q.pop()
             if job_id is not None:
                 break
@@ -347,14 +468,18 @@ class Engine:
         def compatible(other: str) -> bool:
             return backend.batch_key(self._live[other].record.spec) == key
 
-        deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
+        wait = self.settings.batch_wait_ms / 1000
+        deadline = time.monotonic() + wait
+        # Wait for partners only while requests are coming in together (two within the window): a
+        # lone request, or one user asking one at a time, starts at once.
+        burst = self._last_arrival.get(name, float("-inf")) - self._arrivals.get(name, float("-inf")) < wait
         while len(batch) < limit:
             other = q.pop(compatible)
             if other is not None:
                 batch.append(self._live[other])
                 continue
             left = deadline - time.monotonic()
-            if left <= 0 or self._stopping:
+            if left <= 0 or self._stopping or not burst:
                 break
             wake.clear()
             try:
@@ -364,12 +489,17 @@ class Engine:
         return batch
 
     async def _worker(self, name: str, backend: Backend) -> None:
+        warm = self._warm_tasks.get(name)
+        if warm is not None:  # jobs wait queued (and batch together) while the models load
+            with contextlib.suppress(Exception):
+                await asyncio.shield(warm)
         while not self._stopping:
             batch = await self._next_batch(name, backend)
             if not batch:
                 return
             ids = [lv.record.id for lv in batch]
             self._running.update(ids)
+            self._idle.clear()
             try:
                 await self._run(backend, batch)
             except Exception:  # never let a worker die
@@ -378,6 +508,8 @@ class Engine:
                     self._finish_failed(lv.record.id, m.INTERNAL_ERROR)
             finally:
                 self._running.difference_update(ids)
+                if not self._running:
+                    self._idle.set()
                 self._announce_positions()
 
     async def _run(self, backend: Backend, batch: list[_Live]) -> None:
@@ -412,6 +544,7 @@ class Engine:
                 raise JobCancelled("stopped")
 
         specs = [lv.record.spec for lv in batch]
+        t0 = time.monotonic()
         try:
             images = await asyncio.wait_for(backend.generate(specs, on_step), self.settings.job_timeout_s + 5)
         except (JobCancelled, TimeoutError):
@@ -427,6 +560,7 @@ class Engine:
             for lv in batch:
                 self._finish_failed(lv.record.id, m.JOB_FAILED.format(detail=type(exc).__name__))
             return
+        self._batch_done(batch, time.monotonic() - t0)
         i = 0
         for lv in batch:
             mine = images[i : i + lv.record.spec.count]
@@ -437,6 +571,14 @@ class Engine:
                 self._stopped(lv)
             else:
                 await self._finish_done(lv, mine)
+
+    def _batch_done(self, batch: list[_Live], seconds: float) -> None:
+        name = self.backend_name(batch[0].record.spec)
+        for hook in self.on_batch:
+            try:
+                hook(name, [lv.record for lv in batch], seconds)
+            except Exception:
+                log.exception("batch hook failed for %s", [lv.record.id for lv in batch])
 
     def _stopped(self, lv: _Live) -> None:
         job_id = lv.record.id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -139,9 +138,6 @@ class Store:
         with self.lock:
             return self.db.execute(sql, params).fetchall()
 
-    def integrity_ok(self) -> bool:
-        return self.execute("PRAGMA integrity_check")[0][0] == "ok"
-
     def close(self) -> None:
         with self.lock:
             self.db.close()
@@ -245,7 +241,3 @@ class Store:
 
     def image_bytes(self, ref: str) -> bytes:
         return read_image_ref(self.images_dir, ref)
-
-    @staticmethod
-    def dumps(obj: object) -> str:
-        return json.dumps(obj, separators=(",", ":"))

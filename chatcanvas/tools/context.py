@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from chatcanvas.prompts import Family
 from chatcanvas.types import Attachment, Event, GeneratedImage, ImageSpec, Limits, Place, UserRef
@@ -77,9 +77,3 @@ class ToolContext:
 
     def spend(self, n: int) -> None:
         self._used += n
-
-    def new_turn(self, **changes: Any) -> ToolContext:
-        """A fresh per-turn context with the same bindings."""
-        from dataclasses import replace
-
-        return replace(self, specs=[], images=[], notes=[], tool_calls=0, too_long=0, _used=0, **changes)
