@@ -219,16 +219,25 @@ class Limits(_Frozen):
         return max(8, int(w * scale) // 8 * 8), max(8, int(h * scale) // 8 * 8)
 
     def size_for(
-        self, aspect: Aspect | None, ratio: float | None, size: tuple[int, int] | None, base: int
+        self,
+        aspect: Aspect | None,
+        ratio: float | None,
+        size: tuple[int, int] | None,
+        base: int,
+        *,
+        sdxl_buckets: bool = False,
     ) -> tuple[int | None, int | None]:
-        """Width and height within the limits for an exact size, a ratio or an aspect; square: (None, None)."""
+        """Width and height within the limits for an exact size, a ratio or an aspect; square: (None, None).
+
+        ``sdxl_buckets``: a Stable Diffusion model of ``base`` 1024 gets the nearest SDXL training size.
+        """
         if size:
             return self.fit_size(size[0], size[1])
         if ratio is None:
             if aspect is None or aspect is Aspect.SQUARE:
                 return None, None
             ratio = aspect.ratio
-        if base == SDXL_BASE:
+        if sdxl_buckets and base == SDXL_BASE:
             return self.fit_size(*sdxl_bucket(ratio))
         return self.fit_size(int(base * ratio**0.5), int(base / ratio**0.5))
 
@@ -344,6 +353,7 @@ class Recipe(_Frozen):
     outpaint: str | None = None  # "left 32, up 64": what was added around init_image
     watermark: str | None = None  # the invisible watermark: "dwtDct CCAI", "skipped, too small" or "off"
     colourway: Colourway | None = None  # the colour asked and the sRGB used (+ material)
+    safety_blocked: bool | None = None  # the checkpoint's safety checker flagged it (never shown)
     colour_delta_e: float | None = None  # CIEDE2000 of the product's median colour to colourway.hex
 
 
@@ -457,6 +467,7 @@ class Images(_Event):
     kind: Literal["images"] = "images"
     job_id: str
     images: tuple[GeneratedImage, ...]
+    notes: tuple[str, ...] = ()  # for the user, e.g. images the safety checker held back
 
     @property
     def revised_prompts(self) -> list[str]:

@@ -96,6 +96,7 @@ class TurnView:
             jv = self.job(ev.job_id)
             jv.state, jv.position = "done", None
             jv.images = list(ev.images)
+            self.texts.extend(ev.notes)
             if self.preview_job == ev.job_id:
                 self.preview, self.preview_job = None, None
         elif isinstance(ev, Refused):

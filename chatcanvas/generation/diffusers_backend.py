@@ -320,7 +320,10 @@ class DiffusersBackend(Backend):
                 kwargs.update(mask_image=masks, width=w, height=h)
         t0 = time.perf_counter()
         with torch.inference_mode():
-            out = pipe(**kwargs).images
+            result = pipe(**kwargs)
+        out = result.images
+        # the checkpoint's own safety checker, when it ships one: its verdict is kept, never a silent black image
+        flagged = list(getattr(result, "nsfw_content_detected", None) or [False] * len(out))
         if first.hires_scale:  # hires fix: enlarge, then refine by image-to-image (hires.py)
             progress.update(done=int(getattr(pipe, "num_timesteps", steps) or steps), after=0)
             out = hires.refine(self, first, out, kwargs, seeds, gen_dev)
@@ -353,6 +356,7 @@ class DiffusersBackend(Backend):
                 clip_skip=spec.clip_skip if (spec.clip_skip or 1) > 1 else None,
                 lora_hashes=lora.lora_hashes(spec.prompt, self.settings),
                 colourway=spec.colourway,
+                safety_blocked=True if flagged[len(images)] else None,
             )
             images.append(GeneratedImage(png=png_with_recipe(img, recipe), recipe=recipe, seconds=seconds))
         return images

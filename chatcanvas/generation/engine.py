@@ -592,6 +592,14 @@ class Engine:
 
     async def _finish_done(self, lv: _Live, images: list[GeneratedImage]) -> None:
         job_id = lv.record.id
+        kept = [img for img in images if not img.recipe.safety_blocked]
+        notes: tuple[str, ...] = ()
+        if len(kept) < len(images):  # the safety checker's verdict is told, never a black square
+            text = m.SAFETY_CHECKER_BLOCKED.format(n=len(images) - len(kept), total=len(images))
+            if not kept:
+                self._finish_failed(job_id, text)
+                return
+            notes, images = (text,), kept
 
         def write() -> list[GeneratedImage]:
             return [img.model_copy(update={"path": str(self.store.write_image_file(img))}) for img in images]
@@ -606,7 +614,7 @@ class Engine:
             except Exception:
                 log.exception("done hook failed for %s", job_id)
         lv.record = rec
-        lv.emit(Images(job_id=job_id, images=tuple(stored)))
+        lv.emit(Images(job_id=job_id, images=tuple(stored), notes=notes))
 
     def _finish_failed(self, job_id: str, reason: str) -> None:
         self.table.set_status(job_id, JobStatus.FAILED, reason)

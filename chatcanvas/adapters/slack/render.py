@@ -98,6 +98,8 @@ class ThreadRenderer:
 
     async def deliver(self, ev: Images) -> None:
         """Upload the images (already on disk), then the buttons; mark the job delivered."""
+        for note in ev.notes:
+            await self.post(b.clip(note, 3900))
         if ev.images:
             await upload_images(self.client, self.channel, self.thread_ts, ev.images)
             await self.post(b.result_comment(ev.images), blocks=b.result_blocks(ev.images))

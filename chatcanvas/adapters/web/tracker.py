@@ -194,6 +194,7 @@ class WebJob:
             self.finished_jobs.add(ev.job_id)
             if ev.job_id not in self.job_ids:
                 self.job_ids.append(ev.job_id)
+            self.texts.extend(ev.notes)
             new = [image_info(i, self.prefix, self.sign) for i in ev.images]
             self.images.extend(new)
             self._emit("images", {"job_id": ev.job_id, "images": new, "percent": self.percent})
