@@ -223,6 +223,8 @@ def _spec_from_png(args: argparse.Namespace, overrides: dict[str, Any], spec_fro
         elif req.model and not model_matches(req.model, req.model_hash, load_settings().model_ref):
             skipped.insert(0, f"Model: {req.model}" + (f" [{req.model_hash}]" if req.model_hash else ""))
     fields = dict(req.spec)
+    fields["prompt"], missing = _without_missing_loras(fields["prompt"], load_settings())
+    skipped += missing
     if req.recipe is not None:  # our own recipe: everything the assistant carries, then ours on top
         fields = {**spec_from_recipe(req.recipe).model_dump(), **fields}
     fields.update({k: v for k, v in (("seed", args.seed), ("steps", args.steps), ("guidance", args.guidance)) if v is not None})
@@ -234,6 +236,25 @@ def _spec_from_png(args: argparse.Namespace, overrides: dict[str, Any], spec_fro
     if skipped:
         print(m.FROM_PNG_NOT_HONOURED.format(fields="; ".join(skipped)), file=sys.stderr)
     return spec
+
+
+def _without_missing_loras(prompt: str, settings: Settings) -> tuple[str, list[str]]:
+    """The prompt without ``<lora:...>`` tags naming LoRAs not in CHATCANVAS_LORA_DIR, and those tags."""
+    import re
+
+    from chatcanvas.generation.lora import available_loras
+
+    known = {name.casefold() for name in available_loras(settings)}
+    missing: list[str] = []
+
+    def drop(mt: re.Match[str]) -> str:
+        if mt.group(1).strip().casefold() in known:
+            return mt.group(0)
+        missing.append(f"LoRA {mt.group(0)} (not in CHATCANVAS_LORA_DIR)")
+        return ""
+
+    out = re.sub(r"<lora:([^:>]+)(?::[^>]*)?>", drop, prompt, flags=re.I)
+    return (" ".join(out.split()).strip(" ,") if missing else prompt), missing
 
 
 def _first_error(exc: Exception) -> str:

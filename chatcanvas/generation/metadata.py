@@ -79,6 +79,9 @@ def recipe_to_parameters(r: Recipe) -> str:
         if r.hires_steps:
             fields.append(("Hires steps", str(r.hires_steps)))
         fields.append(("Hires upscaler", r.hires_upscaler or LANCZOS))
+    lora_hashes = getattr(r, "lora_hashes", None)
+    if lora_hashes:
+        fields.append(("Lora hashes", str(lora_hashes)))
     fields.append(("Backend", r.backend))
     if r.style:
         fields.append(("Style", r.style))

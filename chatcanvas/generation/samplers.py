@@ -311,7 +311,7 @@ def _with_sigmas(cls: Any) -> Any:
                 sig = np.exp(np.linspace(np.log(hi), np.log(lo), n))
             # sigma grows with t: interpolate t at each new sigma on the log scale
             ts = np.interp(np.log(sig), np.log(train), np.arange(len(train), dtype=np.float64))
-            dev = self.timesteps.device if device is None else device
+            dev = getattr(self, "timesteps").device if device is None else device  # noqa: B009 - set by super()
             self.timesteps = torch.from_numpy(ts.astype(np.float32)).to(dev)
             self.sigmas = torch.from_numpy(np.concatenate([sig, [0.0]]).astype(np.float32))
             self._step_index = None

@@ -230,8 +230,9 @@ def test_sdxl_sizes_are_its_training_buckets() -> None:
     assert Aspect.WIDE.size(1024) == (1344, 768)
     assert Aspect.TALL.size(1024) == (768, 1344)
     lim = Limits(max_side=1536, max_pixels=1024 * 1024)
-    assert lim.size_for(None, 2.39, None, 1024) == (1536, 640)  # cinema 2.39:1
-    assert lim.size_for(Aspect.WIDE, None, None, 1024) == (1344, 768)
+    assert lim.size_for(None, 2.39, None, 1024, sdxl_buckets=True) == (1536, 640)  # cinema 2.39:1
+    assert lim.size_for(Aspect.WIDE, None, None, 1024, sdxl_buckets=True) == (1344, 768)
+    assert lim.size_for(Aspect.WIDE, None, None, 1024) == (1360, 768)  # DALL-E picks its own sizes
     assert Aspect.WIDE.size(512) == (680, 384)  # SD 1.x sizes stay as they were
 
 
@@ -347,3 +348,20 @@ async def test_single_file_sdxl_checkpoint_loads_as_sdxl(settings: Settings, tin
     assert np.array_equal(px(img.png), px(same.png))
     hires = (await be.generate([be.resolve(ImageSpec(prompt="a teapot", seed=1, steps=2, hires_scale=2))]))[0]
     assert Image.open(io.BytesIO(hires.png)).size == (64, 64)
+
+
+def test_the_agents_tool_takes_a_sampler_by_its_a1111_name() -> None:
+    from chatcanvas.tools.context import ToolContext
+    from chatcanvas.tools.image_tools import GenerateImageArgs, build_tools, spec_from_args
+
+    lim = Limits(max_side=1536, max_pixels=1024 * 1024)
+    ctx = ToolContext(limits=lim, native_size=1024)
+    assert "sampler" in build_tools(ctx)[0].args
+    spec, _, err = spec_from_args(ctx, GenerateImageArgs(prompt="a teapot", sampler="DPM++ 2M Karras", aspect="wide"))
+    assert err is None and spec is not None
+    assert (spec.sampler, spec.schedule, spec.width, spec.height) == ("DPM++ 2M", "Karras", 1344, 768)
+    spec, _, err = spec_from_args(ctx, GenerateImageArgs(prompt="a teapot", sampler="Restart"))
+    assert spec is None and err is not None and "Unknown sampler 'Restart'" in err and "Euler a" in err
+    dalle = ToolContext(limits=lim, family="dalle")
+    spec, _, _ = spec_from_args(dalle, GenerateImageArgs(prompt="a teapot", sampler="Euler a"))
+    assert spec is not None and spec.sampler is None
