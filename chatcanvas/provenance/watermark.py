@@ -34,6 +34,7 @@ MIN_BITS_FOUND = 30  # of 32: a chance match is about 1 in 8 million (sum C(32, 
 _SCALE = 36.0
 _MARGIN = 4.0  # LL units the marked coefficient stays above its neighbours
 _EDGE = 2.0  # LL units the marked coefficient stays inside its half-step
+_WRONG_OK = 0.2  # a bit whose wrong votes stay under this share needs no third pass
 # Ways to move U by one unit: (dR, dG, dB). First choice keeps Y and V; then B alone, or R and G alone,
 # where a channel has no room left (white, black and saturated areas).
 _WAYS = np.array([[0.0, -0.395, 2.032], [0.0, 0.0, 2.294], [-2.294, -2.294, 0.0]], dtype=np.float32)
@@ -211,7 +212,10 @@ def embed(img: Image.Image, payload: bytes = PAYLOAD) -> Image.Image:
     up_px, down_px = _room(region0)
     grouped = region0.reshape(br * 4, 2, bc * 4, 2, 3).astype(np.int16)
     up_any, down_any = up_px.max(axis=0) * 2.0, down_px.max(axis=0) * 2.0  # LL units
-    want = _bits(payload)[_block_bits(br, bc, len(payload) * 8)]
+    nbits = len(payload) * 8
+    owner = _block_bits(br, bc, nbits)
+    per_bit = np.maximum(np.bincount(owner.ravel(), minlength=nbits), 1)
+    want = _bits(payload)[owner]
     du = np.zeros((br * 4, bc * 4), dtype=np.float32)  # U change per 2x2 group
     region = region0
     for n in range(3):
@@ -223,9 +227,10 @@ def embed(img: Image.Image, payload: bytes = PAYLOAD) -> Image.Image:
             d = _deltas(blocks, want, up, down)
         elif n == 1:  # second: make the marks survive JPEG's chroma smoothing
             d = _for_jpeg(blocks, _to_blocks(_jpeg_ll(ll)), want, up)
-        else:  # last: the blocks that still vote wrong
+        else:  # last, if some bit's majority is thin: the blocks that still vote wrong
             wrong = _votes(blocks)[1] != want
-            if not wrong.any():
+            share = np.bincount(owner.ravel(), weights=wrong.ravel(), minlength=nbits) / per_bit
+            if share.max() < _WRONG_OK:
                 break
             d = _deltas(blocks, want, up, down)
             d[~wrong] = 0.0

@@ -71,18 +71,30 @@ def test_cli_demo_image_has_a_created_by_a_model_manifest(tmp_path: Path) -> Non
     assert (tmp_path / "data" / "c2pa" / "signer.pem").is_file()
 
 
-async def test_tiny_checkpoint_256_image_is_signed_and_watermarked(settings: Settings) -> None:
+def test_tiny_checkpoint_256_image_is_signed_and_watermarked(tmp_path: Path, tiny_model_dir: Path) -> None:
+    p = run(
+        tmp_path,
+        *("generate", "a yellow cap", "--model", str(tiny_model_dir), "--size", "256x256"),
+        *("--steps", "2", "--seed", "4", "-o", "cap.png"),
+    )
+    assert p.returncode == 0, p.stderr
+    png = (tmp_path / "cap.png").read_bytes()
+    store = c2pa_store(png)
+    names = [a["action"] for a in actions(active(store))]
+    assert names[0] == "c2pa.created" and "c2pa.watermarked" in names
+    assert actions(active(store))[0]["digitalSourceType"] == TRAINED
+    assert failures(store) <= {"signingCredential.untrusted"}
+    assert imwatermark_payload(png) == b"CCAI"
+    assert signed_recipe(png)["watermark"] == "dwtDct CCAI"
+    assert parameters_from_png(png)["Seed"] == "4" and parameters_from_png(png)["Size"] == "256x256"
+
+
+async def test_backend_image_json_recipe_is_the_one_it_returns(settings: Settings) -> None:
     backend = DiffusersBackend(settings)
     spec = backend.resolve(ImageSpec(prompt="a yellow cap", seed=4, steps=2, width=256, height=256))
     img = (await backend.generate([spec]))[0]
-    store = c2pa_store(img.png)
-    names = [a["action"] for a in actions(active(store))]
-    assert names[0] == "c2pa.created" and "c2pa.watermarked" in names
-    assert failures(store) <= {"signingCredential.untrusted"}
-    assert imwatermark_payload(img.png) == b"CCAI"
+    assert recipe_from_png(img.png) == img.recipe
     assert signed_recipe(img.png)["watermark"] == "dwtDct CCAI"
-    assert recipe_from_png(img.png) == img.recipe  # the PNG's JSON recipe is the one the backend returns
-    assert parameters_from_png(img.png)["Seed"] == "4"
 
 
 async def test_image_to_image_names_its_source_as_parent_ingredient(settings: Settings) -> None:
