@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +17,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from chatcanvas import messages as m
 from chatcanvas.errors import ConfigError
 from chatcanvas.types import Limits
+
+if TYPE_CHECKING:
+    from chatcanvas.settings_parts import (
+        DiscordSettings,
+        LocalOptions,
+        OpenAIOptions,
+        SlackSettings,
+        WebSettings,
+    )
 
 DEMO_MODEL_DIR = Path(__file__).parent / "generation" / "demo" / "model"
 
@@ -262,6 +271,38 @@ class Settings(BaseSettings):
             max_steps=self.max_steps,
             max_prompt_chars=self.max_prompt_chars,
         )
+
+    # ------------------------------------------------------------ by part (chatcanvas/settings_parts.py)
+
+    @property
+    def web(self) -> WebSettings:
+        from chatcanvas.settings_parts import WebSettings, part_of
+
+        return part_of(self, WebSettings, "web_", api_keys="api_keys", api_key_quota_per_day="api_key_quota_per_day")
+
+    @property
+    def slack(self) -> SlackSettings:
+        from chatcanvas.settings_parts import SlackSettings, part_of
+
+        return part_of(self, SlackSettings, "slack_")
+
+    @property
+    def discord(self) -> DiscordSettings:
+        from chatcanvas.settings_parts import DiscordSettings, part_of
+
+        return part_of(self, DiscordSettings, "discord_")
+
+    @property
+    def local_options(self) -> LocalOptions:
+        from chatcanvas.settings_parts import LocalOptions, part_of
+
+        return part_of(self, LocalOptions, "")
+
+    @property
+    def openai_options(self) -> OpenAIOptions:
+        from chatcanvas.settings_parts import OpenAIOptions, part_of
+
+        return part_of(self, OpenAIOptions, "openai_")
 
     @property
     def model_ref(self) -> str:

@@ -66,3 +66,34 @@ def test_demo_model_is_the_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.chdir(tmp_path)
     s = load_settings()
     assert s.using_demo_model and s.model_ref.endswith("demo/model")
+
+
+def test_settings_by_part_keep_the_flat_variable_names(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from chatcanvas.config import load_settings
+
+    monkeypatch.setenv("CHATCANVAS_DISCORD_COOLDOWN_S", "2.5")
+    monkeypatch.setenv("CHATCANVAS_SLACK_CHANNELS", "C1, C2")
+    monkeypatch.setenv("CHATCANVAS_WEB_BACKENDS", "local,openai")
+    monkeypatch.setenv("CHATCANVAS_OPENAI_IMAGE_MODEL", "gpt-image-1")
+    s = load_settings()
+    assert s.discord.cooldown_s == 2.5 and s.slack.channels == ["C1", "C2"]
+    assert s.web.backends == ["local", "openai"] and s.openai_options.image_model == "gpt-image-1"
+    import pydantic
+    import pytest
+
+    with pytest.raises(pydantic.ValidationError):  # a part takes only its own options
+        type(s.discord)(**s.discord.model_dump(), colour="red")
+
+
+def test_an_unknown_backend_stops_start_up_listing_the_registered_ones(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from chatcanvas.config import load_settings
+    from chatcanvas.errors import ConfigError
+
+    monkeypatch.setenv("CHATCANVAS_BACKEND", "dalle9000")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    text = str(err.value)
+    assert "CHATCANVAS_BACKEND" in text and "dalle9000" in text and "local" in text and "openai" in text
+    assert "\n" not in text

@@ -146,29 +146,30 @@ class Policy:
             )
 
     def _place(self, who: UserRef, where: Place) -> None:
-        s = self.settings
         if where.platform == "discord":
+            d = self.settings.discord
             if where.dm:
-                if not s.discord_allow_dms:
+                if not d.allow_dms:
                     raise Refusal(m.DISCORD_NO_DMS, rule="place")
                 return
-            if s.discord_guilds and who.server not in s.discord_guilds:
+            if d.guilds and who.server not in d.guilds:
                 raise Refusal(m.DISCORD_NOT_HERE_GUILD, rule="place")
-            if s.discord_channels and not {where.channel, where.thread} & set(s.discord_channels):
-                channels = ", ".join(f"<#{c}>" for c in s.discord_channels)
+            if d.channels and not {where.channel, where.thread} & set(d.channels):
+                channels = ", ".join(f"<#{c}>" for c in d.channels)
                 raise Refusal(m.DISCORD_NOT_HERE_CHANNEL.format(channels=channels), rule="place")
-            if s.discord_nsfw_only and not where.nsfw:
+            if d.nsfw_only and not where.nsfw:
                 raise Refusal(m.DISCORD_NSFW_ONLY, rule="place")
         elif where.platform == "slack":
+            sl = self.settings.slack
             if where.dm:
-                if not s.slack_allow_dms:
+                if not sl.allow_dms:
                     raise Refusal(m.SLACK_DMS_NOT_ALLOWED, rule="place")
                 return
-            if s.slack_channels and where.channel not in s.slack_channels:
+            if sl.channels and where.channel not in sl.channels:
                 raise Refusal(m.SLACK_CHANNEL_NOT_ALLOWED, rule="place")
 
     def _cooldown(self, who: UserRef, *, take: bool) -> None:
-        cd = self.settings.discord_cooldown_s if who.platform == "discord" else 0.0
+        cd = self.settings.discord.cooldown_s if who.platform == "discord" else 0.0
         if cd <= 0:
             return
         now = self.clock()
@@ -182,7 +183,7 @@ class Policy:
 
     def allowed_backends(self, who: UserRef) -> list[str]:
         s = self.settings
-        listed = {"web": s.web_backends, "discord": s.discord_backends, "slack": s.slack_backends}
+        listed = {"web": s.web.backends, "discord": s.discord.backends, "slack": s.slack.backends}
         if who.platform not in listed:  # the terminal and the CLI: the operator's own machine
             return []
         if who.admin:
