@@ -326,7 +326,8 @@ class DiffusersBackend(Backend):
         flagged = list(getattr(result, "nsfw_content_detected", None) or [False] * len(out))
         if first.hires_scale:  # hires fix: enlarge, then refine by image-to-image (hires.py)
             progress.update(done=int(getattr(pipe, "num_timesteps", steps) or steps), after=0)
-            out = hires.refine(self, first, out, kwargs, seeds, gen_dev)
+            out, again = hires.refine(self, first, out, kwargs, seeds, gen_dev)
+            flagged = [a or b for a, b in zip(flagged, again, strict=True)]
         if colourways:  # ---- product colourway: back over the photo, at its size and background
             from chatcanvas.generation.colourway_backend import colourway_finish
 

@@ -53,12 +53,13 @@ def refine(
     first_pass: dict[str, Any],
     seeds: list[int],
     generator_device: str,
-) -> list[Image.Image]:
+) -> tuple[list[Image.Image], list[bool]]:
     """Enlarge ``images`` (Lanczos) and refine them by image-to-image with the first pass's arguments.
 
     ``first_pass`` is the keyword arguments of the first pipeline call: prompts (or embeddings),
     guidance and the step callback carry over; size, image, strength, steps and generators are the
     second pass's own. Each image's generator is seeded again with its seed, as A1111 does.
+    Returns the images and, per image, whether the checkpoint's safety checker flagged the result.
     """
     import torch
 
@@ -78,8 +79,10 @@ def refine(
         generator=[torch.Generator(generator_device).manual_seed(s) for s in seeds],
     )
     with torch.inference_mode():
-        out: list[Image.Image] = pipe(**kwargs).images
-    return out
+        result = pipe(**kwargs)
+    out: list[Image.Image] = result.images
+    flagged = [bool(f) for f in (getattr(result, "nsfw_content_detected", None) or [False] * len(out))]
+    return out, flagged
 
 
 def recipe_fields(spec: ImageSpec, first_w: int, first_h: int) -> dict[str, Any]:
