@@ -147,6 +147,16 @@ def _split(bundle: bytes) -> tuple[bytes, bytes]:
     return bundle[start:], bundle[:start]
 
 
+def existing(data_dir: Path) -> Credentials | None:
+    """The self-issued credentials if they were made already (``verify`` never makes them)."""
+    path = Path(data_dir) / "c2pa" / SIGNER_FILE
+    if not path.is_file():
+        return None
+    chain_pem, key_pem = _split(path.read_bytes())
+    serial, issuer = _describe(chain_pem)
+    return Credentials(chain_pem, key_pem, True, serial, issuer, str(path))
+
+
 def local(data_dir: Path) -> Credentials:
     """The self-issued credentials under ``data_dir/c2pa``, made on first use (race-safe)."""
     folder = Path(data_dir) / "c2pa"
@@ -169,6 +179,7 @@ def local(data_dir: Path) -> Credentials:
                     os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-    chain_pem, key_pem = _split(path.read_bytes())
-    serial, issuer = _describe(chain_pem)
-    return Credentials(chain_pem, key_pem, True, serial, issuer, str(path))
+    made = existing(data_dir)
+    if made is None:
+        raise ConfigError(m.C2PA_CREDENTIAL_UNREADABLE.format(var="CHATCANVAS_DATA_DIR", path=path, error="not written"))
+    return made

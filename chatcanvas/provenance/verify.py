@@ -168,7 +168,8 @@ def _png_recipe(data: bytes) -> dict[str, Any]:
 
 def _manifest(data: bytes, mime: str, settings: Settings) -> dict[str, Any]:
     from chatcanvas.errors import ConfigError
-    from chatcanvas.provenance.signing import GENERATOR, RECIPE_LABEL, c2pa_module, credentials_for
+    from chatcanvas.provenance import credentials
+    from chatcanvas.provenance.signing import GENERATOR, RECIPE_LABEL, c2pa_module
 
     try:
         c2pa = c2pa_module()
@@ -207,8 +208,12 @@ def _manifest(data: bytes, mime: str, settings: Settings) -> dict[str, Any]:
         trusted=any(c.get("code") == TRUSTED for c in _codes(results, "success")),
     )
     try:
-        mine = credentials_for(settings) if settings.provenance else None
-    except Exception:  # no credentials here (unreadable, or a read-only data dir): not ours to tell
+        mine = (
+            credentials.configured(settings.c2pa_cert, settings.c2pa_key)
+            if settings.c2pa_cert and settings.c2pa_key
+            else credentials.existing(settings.data_dir)
+        )
+    except Exception:  # credentials that can't be read: this installation can't tell it signed it
         mine = None
     if mine is not None and signer.serial == mine.serial and signer.issuer == mine.issuer:
         signer.signed_here = True

@@ -117,3 +117,11 @@ def test_another_generators_credentials_are_not_ours(tmp_path: Path, settings: S
     report = verify_image(out.getvalue(), settings)
     assert report.verdict == "other" and not report.ok and report.manifest == "valid", report.problems
     assert not report.made_by_model and report.generator == "some-editor 2.0"
+
+
+def test_checking_elsewhere_makes_no_certificate(tmp_path: Path, settings: Settings) -> None:
+    png = ours(tmp_path, settings).read_bytes()
+    fresh = Settings(data_dir=tmp_path / "elsewhere")
+    report = verify_image(png, fresh)
+    assert report.ok and report.signer is not None and not report.signer.signed_here
+    assert not (tmp_path / "elsewhere" / "c2pa").exists()
