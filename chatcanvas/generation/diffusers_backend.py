@@ -334,7 +334,7 @@ class DiffusersBackend(Backend):
             out = [colourway_finish(img, colourways[i]) if i in colourways else img for i, img in enumerate(out)]
         seconds = (time.perf_counter() - t0) / max(1, len(out))
         sampler, schedule = samplers.describe(pipe.scheduler)
-        images = []
+        images: list[GeneratedImage] = []
         for img, seed, spec in zip(out, seeds, owners, strict=True):
             recipe = Recipe(
                 prompt=spec.prompt,

@@ -370,7 +370,7 @@ def _shrink(png: bytes, budget: int) -> bytes:
     with Image.open(io.BytesIO(png)) as im:
         im.load()
         text = dict(getattr(im, "text", {}))
-        img = im
+        img: Image.Image = im
         while True:
             img = img.resize((max(8, img.width * 3 // 4), max(8, img.height * 3 // 4)), Image.Resampling.LANCZOS)
             info = None
