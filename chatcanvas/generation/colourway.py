@@ -32,6 +32,8 @@ MASK_ON = 128  # mask values at or over this are the product
 EDGE_PX = 2  # how far outside the refined product the anti-aliased edge may reach
 MIN_KEEP = 0.3  # refining may not take away more than this share of the user's mask
 STATS_SAMPLE = 40_000  # pixels enough for a median
+SHADOW_MIN, SHADOW_SPREAD = 0.3, 0.05  # a shadow keeps 30-100 % of the backdrop, the same in each channel
+COLOURFUL_RGB = 40.0  # median max-min channel difference of a coloured product
 MARGIN_SHARE = 0.03  # how far inside its edge a mask may be loose, as a share of the photo's side
 HUE_CHROMA = 0.02  # targets under this OKLab chroma are greys: no hue to set
 SOURCE_CHROMA = 0.04  # products over this median OKLab chroma are coloured (their highlights paler)
@@ -181,6 +183,11 @@ def _plain_region(
     # (a highlight), unless they are the background colour (a hole seen through a handle).
     near_edge = inside & ~_erode(inside, margin)
     passable = ~inside | (near_edge & (dist < threshold)) | exact
+    shadow = _shadow_like(rgb, plain)
+    if _colourful(rgb[inside & ~shadow & ~exact]):
+        # A coloured product: pixels that are the backdrop darkened (a contact shadow, however dark)
+        # and reach the real background are background too, however deep in the mask.
+        passable |= shadow
     reached = ndimage.binary_propagation(~inside, mask=passable)
     product = inside & ~reached
     if user_mask and product.sum() < inside.sum() * MIN_KEEP:
@@ -205,6 +212,24 @@ def _plain_region(
     edge = np.where(dist > low, dist / np.maximum(reference, 1.0), 0.0)
     cover = np.where(solid, 1.0, np.where(band, np.clip(edge, 0.0, 1.0), 0.0)).astype(np.float32)
     return Region(cover=cover, product=solid, background=local.astype(np.float32))
+
+
+def _shadow_like(rgb: np.ndarray, plain: np.ndarray) -> np.ndarray:
+    """Pixels that are the backdrop's colour darkened (each channel by about the same factor)."""
+    ratio = rgb / np.maximum(plain, 1.0)
+    k = ratio.mean(axis=-1)
+    spread = _chanmax(np.abs(ratio - k[..., None]))
+    return (k > SHADOW_MIN) & (k < 1.0) & (spread < SHADOW_SPREAD)
+
+
+def _colourful(pixels: np.ndarray) -> bool:
+    """Is the product coloured (not black, grey or white), judged by its median chroma?"""
+    if len(pixels) == 0:
+        return False
+    step = max(1, len(pixels) // STATS_SAMPLE)
+    px = pixels[::step]
+    chroma = _chanmax(px) - (-_chanmax(-px))
+    return float(np.median(chroma)) >= COLOURFUL_RGB
 
 
 def _local_background(rgb: np.ndarray, known: np.ndarray, fallback: tuple[int, int, int]) -> np.ndarray:

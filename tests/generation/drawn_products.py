@@ -67,8 +67,10 @@ def shaded_bottle(w: int, h: int, background: tuple[int, int, int], noise: float
     return _compose(w, h, background, inside.astype(np.float32), colour, noise=noise, seed=1)
 
 
-def table_lamp(w: int, h: int, background: tuple[int, int, int], noise: float = 0.0) -> tuple[Image.Image, np.ndarray]:
-    """A conical shade lit from inside, a thin stem, a round base, a soft shadow on the floor."""
+def table_lamp(
+    w: int, h: int, background: tuple[int, int, int], noise: float = 0.0, shadow_depth: float = 0.12
+) -> tuple[Image.Image, np.ndarray]:
+    """A conical shade lit from inside, a thin stem, a round base, a shadow on the floor."""
     x, y = _grid(w, h)
     aspect = w / h
     sx = (x - 0.5) * aspect  # square units across
@@ -84,7 +86,7 @@ def table_lamp(w: int, h: int, background: tuple[int, int, int], noise: float = 
     light = np.where(base & ~stem, 0.45 + 0.45 * np.clip(1 - ((y - 0.86) / 0.07), 0, 1), light)
     colour = _paint((205, 160, 40), light)  # mustard
     floor = ((sx / 0.3) ** 2 + ((y - 0.94) / 0.035) ** 2) <= 1
-    shadow = floor.astype(np.float32) * 0.12
+    shadow = floor.astype(np.float32) * shadow_depth
     return _compose(w, h, background, inside.astype(np.float32), colour, shadow, noise=noise, seed=2)
 
 

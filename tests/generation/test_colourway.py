@@ -51,6 +51,23 @@ def test_background_is_pixel_identical_away_from_the_edge() -> None:
     assert np.array_equal(out[far], np.asarray(photo)[far])
 
 
+@pytest.mark.parametrize("background", [WHITE, GREY], ids=["white", "grey"])
+def test_a_dark_contact_shadow_stays_a_shadow(background: tuple[int, int, int]) -> None:
+    from scipy import ndimage
+
+    from tests.generation.drawn_products import table_lamp
+
+    photo, cover = table_lamp(300, 500, background, shadow_depth=0.45)  # much darker than a soft shadow
+    out = np.asarray(recolour(photo, None, (40, 160, 200)).image)
+    beside = ~ndimage.binary_dilation(cover > 0, iterations=3)
+    shadow = beside & (np.asarray(photo.convert("L")) < background[0] - 40)
+    assert shadow.sum() > 500
+    assert np.array_equal(out[shadow], np.asarray(photo)[shadow])  # not tinted with the new colour
+    assert np.array_equal(out[beside], np.asarray(photo)[beside])
+    changed = np.max(np.abs(out.astype(int) - np.asarray(photo, dtype=int)), axis=-1) > 24
+    assert changed[cover > 0.95].mean() > 0.95  # and the whole lamp is recoloured, its base included
+
+
 def test_shading_and_texture_survive() -> None:
     photo, cover = SHAPES["chair"](300, 500, GREY)
     truth = cover > 0.95
