@@ -18,7 +18,7 @@ import io
 import re
 import struct
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -27,8 +27,15 @@ from chatcanvas.errors import InputImageError
 
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
-    from chatcanvas.store import Store
     from chatcanvas.types import Place, UserRef
+
+
+class Store(Protocol):
+    """The store's upload side (``chatcanvas.store.Store``, which calls :func:`clean_png`)."""
+
+    def put_upload(
+        self, data: bytes, *, owner: UserRef | str | None = None, place: Place | str | None = None
+    ) -> str: ...
 
 __all__ = [
     "ALLOWED_FORMATS",

@@ -7,12 +7,9 @@ from the fields of its prefix, so a part's code sees only its own options, by th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-
-if TYPE_CHECKING:
-    from chatcanvas.config import Settings
 
 __all__ = ["DiscordSettings", "LocalOptions", "OpenAIOptions", "SlackSettings", "WebSettings", "part_of"]
 
@@ -87,9 +84,10 @@ class OpenAIOptions(_Part):
 P = TypeVar("P", bound=_Part)
 
 
-def part_of(settings: Settings, model: type[P], prefix: str, **names: str) -> P:
+def part_of(settings: BaseModel, model: type[P], prefix: str, **names: str) -> P:
     """``model`` filled from the fields ``prefix + name`` (or ``names[name]`` where a field is named
-    otherwise) of ``settings``; a field the settings lack keeps the model's default."""
+    otherwise) of ``settings`` (:class:`chatcanvas.config.Settings`, which imports this module); a
+    field the settings lack keeps the model's default."""
     data: dict[str, Any] = {}
     for name in model.model_fields:
         field = names.get(name, prefix + name)

@@ -37,8 +37,10 @@ from chatcanvas.types import (
 )
 
 if TYPE_CHECKING:
+    from chatcanvas.bot.admin import Admin
     from chatcanvas.generation.engine import Engine
     from chatcanvas.generation.jobs import JobRecord
+    from chatcanvas.provenance.verify import VerifyReport
 
 log = logging.getLogger(__name__)
 
@@ -49,25 +51,19 @@ class Memory(Protocol):
     def remember(self, conversation: str, specs: Sequence[ImageSpec]) -> None: ...
 
 
+class MetricsExport(Protocol):
+    def exposition(self) -> tuple[bytes, str]: ...
+
+
 class AgentRunner(Protocol):
     def run(self, assistant: Assistant, turn: ChatTurn) -> AsyncIterator[Event]: ...
 
 
 def spec_from_recipe(r: Recipe, **changes: Any) -> ImageSpec:
-    spec = ImageSpec(
-        prompt=r.prompt,
-        negative_prompt=r.negative_prompt,
-        width=r.width,
-        height=r.height,
-        seed=r.seed,
-        steps=r.steps,
-        guidance=r.guidance,
-        style=r.style,
-        backend=r.backend,
-        init_image=r.init_image,
-        mask_image=r.mask_image,
-        strength=r.strength if r.strength is not None else 0.75,
-    )
+    """The request that makes ``r`` again (its first-pass size, sampler, schedule, hires fix...)."""
+    from chatcanvas.generation.metadata import spec_fields_from_recipe
+
+    spec = ImageSpec(**spec_fields_from_recipe(r))
     return spec.model_copy(update=changes) if changes else spec
 
 
@@ -97,6 +93,8 @@ class Assistant:
         self.policy.default_model = lambda name: self.engine.backend(name).model_name
         self.agent: AgentRunner | None = None  # an LLM agent runner, when one is configured
         self.on_refused: list[Callable[[Refused, UserRef, Place], None]] = []  # e.g. metrics
+        self.metrics: MetricsExport | None = None  # Prometheus metrics, once chatcanvas.ops.install ran
+        self._admin: Admin | None = None
 
     # ------------------------------------------------------------ info
 
@@ -156,6 +154,28 @@ class Assistant:
 
     def mark_delivered(self, job_id: str) -> None:
         self.engine.table.mark_delivered(job_id)
+
+    # ------------------------------------------------------------ operations
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether this process can take work: the configured backend has loaded its model and the store
+        takes writes; else why not (``/readyz``)."""
+        name = self.settings.backend
+        if not self.engine.ready(name):
+            why = m.NOT_READY_LOADING if self.engine.warming(name) else m.NOT_READY_NOT_LOADED
+            return False, why.format(backend=name)
+        from chatcanvas.bot.controls import Controls
+
+        return Controls(self.store).writable()
+
+    @property
+    def admin(self) -> Admin:
+        """The operator's commands (queue, cancel, pause, ban, usage) for admin entrances to call."""
+        if self._admin is None:
+            from chatcanvas.bot.admin import Admin
+
+            self._admin = Admin(self.store, self.settings, self.engine)
+        return self._admin
 
     # ------------------------------------------------------------ policy
 
@@ -345,17 +365,56 @@ class Assistant:
         )
 
     async def upscale(self, image_id: str, who: UserRef, where: Place, factor: int = 2) -> AsyncIterator[Event]:
-        """Twice the size: the image enlarged, then refined by image-to-image at low strength."""
+        """Enlarge by ``factor`` (2 or 4): an ESRGAN-family model when configured, else Lanczos, then a
+        low-denoise tiled refinement; the limit is on output pixels (``CHATCANVAS_MAX_UPSCALE_PIXELS``)."""
+        from chatcanvas.generation.upscale import upscale_spec
+
         try:
             r = self._source(image_id)
+            spec = upscale_spec(image_id, (r.width, r.height), factor, self.settings, recipe=r)
         except ChatcanvasError as exc:
             yield self._refused(exc, who, where)
             return
-        w, h = self.settings.limits.fit_size(r.width * factor, r.height * factor)
-        async for ev in self._from_image(
-            image_id, who, where, width=w, height=h, init_image=image_id, mask_image=None, strength=0.3
-        ):
+        async for ev in self.run_specs([spec.model_copy(update={"seed": None})], who, where, prompt_in=spec.prompt):
             yield ev
+
+    async def outpaint(self, image_id: str, action: str, who: UserRef, where: Place) -> AsyncIterator[Event]:
+        """Zoom out (``zoom_out_1.5``, ``zoom_out_2``), pan (``pan_left`` / ``_right`` / ``_up`` / ``_down``)
+        or make a 3:1 banner (``banner``): new canvas around the image, the original pixels kept."""
+        from chatcanvas.generation.outpaint import button_spec
+
+        try:
+            spec = button_spec(action, image_id, self._source(image_id), self.settings)
+        except ChatcanvasError as exc:
+            yield self._refused(exc, who, where)
+            return
+        async for ev in self.run_specs([spec], who, where, prompt_in=spec.prompt):
+            yield ev
+
+    @property
+    def outpaint_buttons(self) -> dict[str, str]:
+        """Outpainting actions and their labels, for the adapters' buttons."""
+        from chatcanvas.generation.outpaint import BUTTONS
+
+        return dict(BUTTONS)
+
+    def verify(self, data: bytes) -> VerifyReport:
+        """Where an image came from: its C2PA manifest, watermark and recipe (``chatcanvas verify``)."""
+        from chatcanvas.provenance.verify import verify_image
+
+        return verify_image(data, self.settings)
+
+    def samplers(self) -> list[str]:
+        """Sampler names as A1111 writes them, for autocomplete."""
+        from chatcanvas.generation.samplers import SAMPLERS
+
+        return list(SAMPLERS)
+
+    def loras(self) -> list[str]:
+        """LoRA names in ``CHATCANVAS_LORA_DIR``, for autocomplete."""
+        from chatcanvas.generation.lora import available_loras
+
+        return sorted(available_loras(self.settings))
 
     async def vary_product(
         self,

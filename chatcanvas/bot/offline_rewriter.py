@@ -142,7 +142,7 @@ class OfflineRewriter:
 
     def _new(self, req: Request, family: Family) -> Plan:
         notes: list[str] = []
-        width, height = self.limits.size_for(req.aspect, req.ratio, req.size, self._base(family))
+        width, height = self.limits.size_for(req.aspect, req.ratio, req.size, self._base(family), sdxl_buckets=family == "sd")
         items = req.variations or [("", req.text)]
         styles = req.variation_styles or [req.style] * len(items)
         per = 1
@@ -249,7 +249,9 @@ class OfflineRewriter:
                     side = int(
                         ((spec.width or self._base(family)) * (spec.height or self._base(family))) ** 0.5
                     )
-                    upd["width"], upd["height"] = self.limits.size_for(aspect, ratio, size, side)
+                    upd["width"], upd["height"] = self.limits.size_for(
+                        aspect, ratio, size, side, sdxl_buckets=family == "sd"
+                    )
                 if count:
                     upd["count"] = count
                 elif len(colours) > 1:

@@ -1,4 +1,7 @@
-"""The cog: /imagine, /vary, /settings, /history, the result buttons, and natural chat (mentions, DMs)."""
+"""The cog: /imagine, /vary, /settings, /history, the result buttons, and natural chat (mentions, DMs).
+
+It also registers the ``/chatcanvas-admin`` group (admin.py) on the bot's command tree.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from chatcanvas import messages as m
+from chatcanvas.adapters.discord.admin import ADMIN_GROUP, AdminCommands
 from chatcanvas.adapters.discord.prefs import AspectName, Prefs, UserPrefs
 from chatcanvas.adapters.discord.render import (
     ChannelSurface,
@@ -21,7 +25,7 @@ from chatcanvas.adapters.discord.render import (
     Surface,
     clip,
 )
-from chatcanvas.adapters.discord.views import COG_NAME, ImageButton
+from chatcanvas.adapters.discord.views import COG_NAME, OUTPAINT, ImageButton
 from chatcanvas.errors import ChatcanvasError
 from chatcanvas.types import MAX_SEED, Aspect, Attachment, ChatTurn, Event, ImageSpec, Place, UserRef
 
@@ -73,6 +77,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(ImageButton)
+        self.bot.tree.add_command(AdminCommands(self.assistant), override=True)  # /chatcanvas-admin
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
@@ -108,6 +113,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
         return sent
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(ImageButton)
+        self.bot.tree.remove_command(ADMIN_GROUP)
         for task in list(self._following):
             task.cancel()
         if self.owns_ctx:
@@ -147,6 +153,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
         seed: int | None,
         style: str | None,
         backend: str | None,
+        sampler: str | None = None,
     ) -> ImageSpec:
         from chatcanvas.prompts import family_of
         from chatcanvas.prompts import style as find_style
@@ -178,6 +185,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
                 seed=seed,
                 style=preset.name if preset else None,
                 backend=backend,
+                sampler=sampler,
             )
         except ValueError as exc:
             raise ChatcanvasError(str(exc).splitlines()[-1]) from None
@@ -193,6 +201,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
         seed="Seed, to make the same image again",
         style="A style preset, e.g. watercolor, studio, film",
         backend="Which image backend to use",
+        sampler="A sampler by its AUTOMATIC1111 name, e.g. Euler a, DPM++ 2M Karras",
     )
     async def imagine(
         self,
@@ -204,6 +213,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         style: str | None = None,
         backend: BackendName | None = None,
+        sampler: app_commands.Range[str, 1, 40] | None = None,
     ) -> None:
         why = self._refusal(interaction)
         if why:
@@ -222,6 +232,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
                 seed=seed,
                 style=style,
                 backend=backend,
+                sampler=sampler,
             )
         except ChatcanvasError as exc:
             await InteractionSurface(interaction).refuse(str(exc), delivered=False)
@@ -241,6 +252,29 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
             app_commands.Choice(name=p.label, value=name)
             for name, p in sorted(styles().items())
             if cur in name or cur in p.label.lower()
+        ][:25]
+
+    @imagine.autocomplete("sampler")
+    async def _sampler_autocomplete(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        cur = current.lower()
+        known = self.assistant.samplers()
+        # A1111's combined names too: "DPM++ 2M Karras" is DPM++ 2M with the Karras schedule
+        names = [n for n in (*known, *(f"{k} Karras" for k in known)) if cur in n.lower()]
+        return [app_commands.Choice(name=n, value=n) for n in names][:25]
+
+    @imagine.autocomplete("prompt")
+    async def _lora_autocomplete(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """While a ``<lora:`` tag is being typed, the LoRA names (CHATCANVAS_LORA_DIR)."""
+        head, sep, tail = current.rpartition("<lora:")
+        if not sep or ">" in tail:
+            return [app_commands.Choice(name=current[:100], value=current[:1000])] if current else []
+        names = [n for n in await asyncio.to_thread(self.assistant.loras) if n.lower().startswith(tail.lower())]
+        return [
+            app_commands.Choice(name=f"<lora:{n}:1>"[:100], value=f"{head}<lora:{n}:1>"[:1000]) for n in names
         ][:25]
 
     # ------------------------------------------------------------ /vary
@@ -381,6 +415,8 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
             events = self.assistant.reroll(image_id, who, where)
         elif action == "v":
             events = self.assistant.vary(image_id, who, where)
+        elif action in OUTPAINT:
+            events = self.assistant.outpaint(image_id, OUTPAINT[action], who, where)
         else:
             events = self.assistant.upscale(image_id, who, where)
         await self._run(interaction, events)

@@ -1,7 +1,8 @@
 """Result buttons that survive a restart: dynamic items whose custom ids carry the image id.
 
 ``cc:<action>:<image id>``: ``r`` reroll (new seed), ``v`` variation (image-to-image from that image),
-``u`` upscale, ``i`` recipe (ephemeral). The bot registers :class:`ImageButton` once
+``u`` upscale, ``i`` recipe (ephemeral), and the outpainting ones: ``z`` zoom out 1.5×, ``l`` / ``p`` /
+``n`` / ``d`` pan left / right / up / down, ``b`` make a 3:1 banner. The bot registers :class:`ImageButton` once
 (``bot.add_dynamic_items``); any press of any such button, on any message, ever, reaches the cog.
 """
 
@@ -14,8 +15,17 @@ from typing import Any, Literal, Protocol, cast, runtime_checkable
 import discord
 from discord import ui
 
-Action = Literal["r", "v", "u", "i"]
+Action = Literal["r", "v", "u", "i", "z", "l", "p", "n", "d", "b"]
 ACTIONS: dict[str, str] = {"r": "reroll", "v": "vary", "u": "upscale", "i": "recipe"}
+OUTPAINT: dict[str, str] = {  # button -> the Assistant's outpaint action
+    "z": "zoom_out_1.5",
+    "l": "pan_left",
+    "p": "pan_right",
+    "n": "pan_up",
+    "d": "pan_down",
+    "b": "banner",
+}
+_OUTPAINT_LABELS = {"z": ("Zoom out 1.5×", "🔍"), "l": ("←", None), "p": ("→", None), "n": ("↑", None), "d": ("↓", None)}
 COG_NAME = "Chatcanvas"
 MAX_IMAGE_BUTTONS = 5  # one row of V1..V5 and one of U1..U5
 
@@ -25,7 +35,7 @@ def custom_id(action: Action, image_id: str) -> str:
 
 
 class ImageButton(
-    ui.DynamicItem[ui.Button[Any]], template=r"cc:(?P<action>[rvui]):(?P<image_id>[0-9a-f]{8,64})"
+    ui.DynamicItem[ui.Button[Any]], template=r"cc:(?P<action>[rvuizlpndb]):(?P<image_id>[0-9a-f]{8,64})"
 ):
     def __init__(
         self,
@@ -83,4 +93,7 @@ def result_view(image_ids: Sequence[str]) -> ui.View:
         ImageButton("r", ids[0], label="Reroll", emoji="🎲", style=discord.ButtonStyle.primary, row=2)
     )
     view.add_item(ImageButton("i", ids[0], label="Recipe", emoji="📋", row=2))
+    view.add_item(ImageButton("b", ids[0], label="Make a banner (3:1)", emoji="🖼️", row=2))
+    for action, (label, emoji) in _OUTPAINT_LABELS.items():
+        view.add_item(ImageButton(action, ids[0], label=label, emoji=emoji, row=3))  # type: ignore[arg-type]
     return view
