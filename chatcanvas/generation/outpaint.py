@@ -152,6 +152,38 @@ def outpaint_spec(
     )
 
 
+# ---------------------------------------------------------------- the buttons
+
+BUTTONS: dict[str, str] = {  # action -> label (messages.py)
+    "zoom_out_1.5": m.BUTTON_ZOOM_OUT_15,
+    "zoom_out_2": m.BUTTON_ZOOM_OUT_2,
+    "pan_left": m.BUTTON_PAN_LEFT,
+    "pan_right": m.BUTTON_PAN_RIGHT,
+    "pan_up": m.BUTTON_PAN_UP,
+    "pan_down": m.BUTTON_PAN_DOWN,
+    "banner": m.BUTTON_BANNER,
+}
+
+
+def button_margins(action: str, w: int, h: int) -> Margins:
+    """The margins one of :data:`BUTTONS` adds to a ``w`` x ``h`` image."""
+    if action.startswith("zoom_out_"):
+        return zoom_out_margins(w, h, float(action.removeprefix("zoom_out_")))
+    if action.startswith("pan_") and action[4:] in ("left", "right", "up", "down"):
+        return pan_margins(w, h, action[4:])  # type: ignore[arg-type]
+    if action == "banner":
+        return banner_margins(w, h)
+    raise SpecError(m.UNKNOWN_BUTTON.format(action=action, known=", ".join(BUTTONS)))
+
+
+def button_spec(action: str, image_id: str, recipe: Recipe, settings: Settings) -> ImageSpec:
+    """The request behind a "Zoom out 1.5×" / "Pan ←" / "Make a banner (3:1)" button on a stored image:
+    its prompt and settings, a new seed, the canvas scaled down to the limits when it would pass them."""
+    margins = button_margins(action, recipe.width, recipe.height)
+    spec = outpaint_spec(image_id, (recipe.width, recipe.height), margins, settings, recipe, fit=True)
+    return spec.model_copy(update={"seed": None})
+
+
 # ---------------------------------------------------------------- canvas, mask, composite
 
 

@@ -198,13 +198,12 @@ def needs_embeddings(tokenizer: Any, text: str) -> bool:
     return count_tokens(tokenizer, text) > CHUNK
 
 
-def shape_key(tokenizer: Any, prompt: str, negative: str) -> tuple[bool, int]:
-    """What a batch must share to be encoded together: (embeddings path?, chunk count)."""
+def shape_key(tokenizer: Any, prompt: str, negative: str) -> int:
+    """What a batch must share to be encoded together: the chunk count. (A plain prompt encodes to the
+    same embeddings on either path, so plain and weighted prompts of one chunk may share a call.)"""
     if tokenizer is None:
-        return (False, 1)
-    emb = needs_embeddings(tokenizer, prompt) or needs_embeddings(tokenizer, negative)
-    n = max(len(chunks_for(tokenizer, prompt)[0]), len(chunks_for(tokenizer, negative)[0])) if emb else 1
-    return (emb, n)
+        return 1
+    return max(len(chunks_for(tokenizer, prompt)[0]), len(chunks_for(tokenizer, negative)[0]))
 
 
 # ---------------------------------------------------------------- encoding
@@ -340,14 +339,14 @@ def in_shape_groups(tokenizer: Any, specs: list[ImageSpec], run: Callable[[list[
     """
     from chatcanvas.generation.lora import strip_loras
 
-    def key(s: ImageSpec) -> tuple[bool, int]:
+    def key(s: ImageSpec) -> int:
         neg = s.negative_prompt if s.guidance is None or s.guidance > 1 else ""
         return shape_key(tokenizer, strip_loras(s.prompt), strip_loras(neg))
 
     keys = [key(s) for s in specs]
     if len(set(keys)) <= 1:
         return None
-    groups: dict[tuple[bool, int], list[int]] = {}
+    groups: dict[int, list[int]] = {}
     for i, k in enumerate(keys):
         groups.setdefault(k, []).append(i)
     rows: list[list[T]] = [[] for _ in specs]

@@ -111,3 +111,29 @@ async def test_buttons_scale_a_big_canvas_down_to_fit(settings) -> None:  # type
     img = (await be.generate([be.resolve(spec)]))[0]
     assert max(img.recipe.width, img.recipe.height) <= 64
     assert img.recipe.outpaint is not None and "scaled" in img.recipe.outpaint
+
+
+async def test_the_buttons_through_the_assistant(app) -> None:  # type: ignore[no-untyped-def]
+    from chatcanvas.generation.outpaint import BUTTONS, button_spec
+    from chatcanvas.generation.upscale import upscale_spec
+    from chatcanvas.types import Images, ImageSpec, Place, UserRef
+    from tests.conftest import collect
+
+    who, where = UserRef(platform="web", user="shopper"), Place(platform="web", channel="c1")
+    evs = await collect(app.assistant.generate(ImageSpec(prompt="a green cap", seed=2, steps=2), who, where))
+    first = next(e for e in evs if isinstance(e, Images)).images[0]
+    assert set(BUTTONS) >= {"zoom_out_1.5", "pan_left", "pan_up", "banner"}
+    sizes = {}
+    for action in ("pan_left", "zoom_out_1.5", "banner"):
+        spec = button_spec(action, first.id, first.recipe, app.settings)
+        evs = await collect(app.assistant.run_specs([spec.model_copy(update={"steps": 2})], who, where))
+        done = [e for e in evs if isinstance(e, Images)]
+        assert done, evs
+        img = done[0].images[0]
+        sizes[action] = (img.recipe.width, img.recipe.height)
+        assert img.recipe.prompt == "a green cap" and img.recipe.init_image == first.id
+    assert sizes == {"pan_left": (48, 32), "zoom_out_1.5": (48, 48), "banner": (96, 32)}
+    spec = upscale_spec(first.id, (32, 32), 2, app.settings, recipe=first.recipe, strength=0.0)
+    evs = await collect(app.assistant.run_specs([spec], who, where))
+    big = next(e for e in evs if isinstance(e, Images)).images[0]
+    assert (big.recipe.width, big.recipe.height, big.recipe.upscale_by) == (64, 64, 2)
