@@ -108,7 +108,6 @@ def test_tiles_cover_a_4x_upscale_of_1024_with_bounded_tiles() -> None:
 async def test_refining_tiles_runs_through_the_engine_backend(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from chatcanvas.generation.base import StepInfo
     from chatcanvas.generation.diffusers_backend import DiffusersBackend
-
     from chatcanvas.store import Store
 
     be = DiffusersBackend(settings)
