@@ -34,6 +34,9 @@ def _extensions(ctx: AppContext) -> None:
     from chatcanvas.bot.memory import ConversationMemory
 
     ctx.assistant.memory = ConversationMemory(ctx.store)
+    from chatcanvas.ops.install import install_ops
+
+    install_ops(ctx)  # metrics, backend-time usage, job logs, paused backends held
     if ctx.settings.llm_enabled:
         from chatcanvas.bot.agent import AgentRunner
 

@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--user", help="platform:user (default: everyone)")
     h.add_argument("-n", type=int, default=20)
 
-    sub.add_parser("usage", help="spending on the OpenAI image API, by user")
+    sub.add_parser("usage", help="images, GPU-seconds and OpenAI spend, by user and by server")
 
     au = sub.add_parser("audit", help="recent refused requests: who, where, when, which rule")
     au.add_argument("--limit", type=int, default=50, help="how many (newest first)")
@@ -88,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     op.add_argument("--banner", action="store_true", help="widen (or heighten) to a 3:1 banner")
     op.add_argument("--prompt", help="what to paint around it (default: the image's own prompt)")
     op.add_argument("--strength", type=float, default=0.9, help="how freely the new area is painted (0-1)")
+
+    from chatcanvas.cli_ops import add_parsers as add_ops_parsers  # admin, doctor; stdlib only at import
+
+    add_ops_parsers(sub)
     return p
 
 
@@ -341,6 +345,10 @@ async def _run(args: argparse.Namespace) -> int:
             from chatcanvas.adapters.discord import serve as serve_discord
 
             tasks.append(asyncio.create_task(serve_discord(ctx), name="discord"))
+    if settings.metrics_port:  # /metrics, /healthz, /readyz on their own port (no API key asked there)
+        from chatcanvas.ops.server import serve_ops
+
+        tasks.append(asyncio.create_task(serve_ops(ctx.assistant, settings.metrics_host, settings.metrics_port), name="metrics"))
     print(f"chatcanvas running: {', '.join(sorted(wanted))} (Ctrl-C or SIGTERM to stop)", file=sys.stderr)
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -421,15 +429,9 @@ async def _history(args: argparse.Namespace) -> int:
 
 
 async def _usage(args: argparse.Namespace) -> int:
-    from chatcanvas.generation.spending import usage_report
-    from chatcanvas.store import Store
+    from chatcanvas.cli_ops import usage_tables
 
-    settings = _settings()
-    store = Store(settings.data_dir)
-    try:
-        print(usage_report(store, settings))
-    finally:
-        store.close()
+    print(usage_tables(_settings()))
     return 0
 
 
@@ -453,6 +455,12 @@ async def _verify(args: argparse.Namespace) -> int:
 
     settings = _settings()
     return await asyncio.to_thread(verify_files, args.files, as_json=args.json, out=sys.stdout, settings=settings)
+
+
+async def _ops(args: argparse.Namespace) -> int:  # admin, doctor (cli_ops.py); doctor reads the settings itself
+    from chatcanvas.cli_ops import run_admin, run_doctor
+
+    return await run_doctor(args) if args.command == "doctor" else await run_admin(args, _settings())
 
 
 async def _loras(args: argparse.Namespace) -> int:
@@ -537,6 +545,8 @@ COMMANDS = {
     "usage": _usage,
     "audit": _audit,
     "verify": _verify,
+    "admin": _ops,
+    "doctor": _ops,
 }
 
 
@@ -561,7 +571,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from chatcanvas.safety.redact import install_redaction
 
-        install_redaction(_settings())  # no token or key reaches a log line from here on
+        if args.command != "doctor":  # doctor reports a bad setting as one of its checks
+            from chatcanvas.ops.logs import configure_logging
+
+            settings = _settings()
+            configure_logging(settings, verbose=args.verbose)  # CHATCANVAS_LOG_FORMAT: text or JSON lines
+            install_redaction(settings)  # no token or key reaches a log line from here on
         return asyncio.run(COMMANDS[args.command](args))
     except ChatcanvasError as exc:
         print(f"error: {exc}", file=sys.stderr)

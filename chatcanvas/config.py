@@ -366,3 +366,17 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(
             m.BAD_SETTING.format(var=var, problem=err["msg"], accepts=_accepts(field)).strip()
         ) from None
+
+
+def setting_problems(**overrides: object) -> list[tuple[str, str]]:
+    """Every bad setting at once (``chatcanvas doctor``): (variable, one line naming it and what it accepts)."""
+    try:
+        Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        out = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            var = env_name(field) if field in Settings.model_fields else field
+            out.append((var, m.BAD_SETTING.format(var=var, problem=err["msg"], accepts=_accepts(field)).strip()))
+        return out
+    return []

@@ -163,8 +163,12 @@ class Controls:
             )
         except sqlite3.Error as exc:
             return False, m.NOT_READY_STORE.format(path=self.store.path, detail=exc)
-        if not os.access(self.store.images_dir, os.W_OK):
-            return False, m.NOT_READY_STORE.format(path=self.store.images_dir, detail="not writable")
+        probe = self.store.images_dir / f".ready-{os.getpid()}"
+        try:
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            return False, m.NOT_READY_STORE.format(path=self.store.images_dir, detail=exc.strerror or exc)
         return True, ""
 
 

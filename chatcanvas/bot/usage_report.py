@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from chatcanvas import messages as m
@@ -35,7 +35,6 @@ class UsageRow:
     gpu_month: float = 0.0
     spend_today: float = 0.0
     spend_month: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
 
     def add(self, other: UsageRow) -> None:
         self.images_today += other.images_today
@@ -64,7 +63,8 @@ def usage_rows(
     key = "user_id" if by == "user" else "server_id"
 
     def cond(at: str, prefix: str = "") -> tuple[str, list[object]]:
-        where, params = [f"{at} >= ?"], [month]
+        where: list[str] = [f"{at} >= ?"]
+        params: list[object] = [month]
         if server is not None:
             where.append(f"{prefix}server_id = ?")
             params.append(server)
@@ -112,7 +112,7 @@ def format_usage(rows: list[UsageRow], *, by: By = "user", gpu_limit: float | No
         return m.OPS_USAGE_EMPTY
     head = ("platform", by, "images today", "month", "GPU-s today", "month", "spend today", "month")
     body = [_cells(r) for r in rows]
-    total = UsageRow("", "everyone")
+    total = UsageRow("all", "everyone")
     for r in rows:
         total.add(r)
     table = [head, *body, _cells(total)]

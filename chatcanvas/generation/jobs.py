@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
 from chatcanvas.store import Store
 from chatcanvas.types import GeneratedImage, ImageSpec, Place, UserRef
+
+log = logging.getLogger(__name__)
+
+# Called after each job event is logged (queued, started, done, failed, cancelled, requeued): job id, kind, data.
+EventHook = Callable[[str, str, dict[str, object]], None]
 
 
 class JobStatus(StrEnum):
@@ -66,6 +73,7 @@ class JobTable:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.on_event: list[EventHook] = []
 
     def insert(self, job_id: str, spec: ImageSpec, who: UserRef, where: Place, prompt_in: str) -> JobRecord:
         now = time.time()
@@ -153,6 +161,11 @@ class JobTable:
             "(SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?), ?, ?, ?)",
             (job_id, job_id, kind, json.dumps(data), time.time()),
         )
+        for hook in self.on_event:
+            try:
+                hook(job_id, kind, data)
+            except Exception:
+                log.exception("job event hook failed for %s", job_id)
 
     def mark_delivered(self, job_id: str) -> None:
         self.store.execute("UPDATE jobs SET delivered = 1 WHERE id = ?", (job_id,))

@@ -119,4 +119,48 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "ops_0001_admin",
+        """
+        CREATE TABLE IF NOT EXISTS bans (
+            platform TEXT NOT NULL,
+            server_id TEXT NOT NULL DEFAULT '', -- '' bans the user everywhere
+            user_id TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            by TEXT NOT NULL DEFAULT '',     -- UserRef.key of the operator
+            at REAL NOT NULL,
+            PRIMARY KEY (platform, server_id, user_id)
+        );
+        CREATE TABLE IF NOT EXISTS paused_backends (
+            backend TEXT PRIMARY KEY,
+            reason TEXT NOT NULL DEFAULT '',
+            by TEXT NOT NULL DEFAULT '',
+            at REAL NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS backend_usage (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,                -- unix time the backend call ended
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            server_id TEXT NOT NULL DEFAULT '',
+            job_id TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            images INTEGER NOT NULL DEFAULT 0,
+            seconds REAL NOT NULL            -- the batch's backend time, this job's share by image count
+        );
+        CREATE INDEX IF NOT EXISTS backend_usage_user ON backend_usage(platform, user_id, at);
+        CREATE INDEX IF NOT EXISTS backend_usage_server ON backend_usage(platform, server_id, at);
+        CREATE TABLE IF NOT EXISTS admin_actions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,             -- UserRef.key of the operator
+            action TEXT NOT NULL,            -- cancel, pause, resume, ban, unban
+            target TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS ops_heartbeat (
+            id INTEGER PRIMARY KEY,          -- one row, rewritten by the readiness check
+            at REAL NOT NULL
+        );
+        """,
+    ),
 ]

@@ -51,6 +51,8 @@ THREAD_ID = 820000000000000001
 DM_CHANNEL_ID = 830000000000000001
 USER_ID = 700000000000000001
 OTHER_USER_ID = 700000000000000002
+MEMBER_PERMISSIONS = "2248473465835073"  # what an ordinary member may do here (no Manage Server)
+MANAGE_GUILD = 1 << 5
 
 _ids = itertools.count(1_000_000_000_000_000_000)
 
@@ -662,6 +664,8 @@ APP_CMD_OPTION_TYPES = {str: 3, int: 4, bool: 5, float: 10}
 def _option(name: str, value: Any) -> dict[str, Any]:
     if isinstance(value, dict) and "attachment" in value:
         return {"name": name, "type": 11, "value": value["attachment"]}
+    if isinstance(value, dict) and "user" in value:
+        return {"name": name, "type": 6, "value": str(value["user"])}
     return {"name": name, "type": APP_CMD_OPTION_TYPES[type(value)], "value": value}
 
 
@@ -685,6 +689,7 @@ class Wire:
         self.http = WireHTTPClient(self.fake.api_base, loop)
         self.bot.http = self.http
         self.bot._connection.http = self.http
+        self.bot.tree._http = self.http  # command sync goes through the tree's own reference
         self.adapter = WireWebhookAdapter(self.fake.api_base)
         self._token = async_context.set(self.adapter)
         try:
@@ -713,7 +718,7 @@ class Wire:
     # -------------------------------------------------------- INTERACTION_CREATE
 
     def _interaction_base(
-        self, kind: int, *, user_id: int, channel_id: int, guild: bool = True
+        self, kind: int, *, user_id: int, channel_id: int, guild: bool = True, permissions: str | None = None
     ) -> tuple[dict[str, Any], str, str]:
         iid = snowflake()
         token = f"tok-{iid}"
@@ -744,7 +749,7 @@ class Wire:
                 channel_payload(channel_id, "x"),
             )
             data["channel"] = chan
-            data["member"] = {**member_payload(user_id, name), "permissions": "2248473465835073"}
+            data["member"] = {**member_payload(user_id, name), "permissions": permissions or MEMBER_PERMISSIONS}
             data["context"] = 0
         else:
             data["channel_id"] = str(DM_CHANNEL_ID)
@@ -762,17 +767,34 @@ class Wire:
         channel_id: int = CHANNEL_ID,
         guild: bool = True,
         attachments: dict[str, dict[str, Any]] | None = None,
+        subcommand: str | None = None,
+        permissions: str | None = None,
+        users: dict[int, str] | None = None,
     ) -> tuple[str, str]:
-        """Feed a slash command; returns (interaction id, token)."""
-        data, iid, token = self._interaction_base(2, user_id=user_id, channel_id=channel_id, guild=guild)
+        """Feed a slash command; returns (interaction id, token).
+
+        ``subcommand``: a command of the group ``name``. ``permissions``: the member's resolved permission
+        bits (default: no Manage Server). ``users``: id -> name of users named in options as ``{"user": id}``.
+        """
+        data, iid, token = self._interaction_base(
+            2, user_id=user_id, channel_id=channel_id, guild=guild, permissions=permissions
+        )
+        opts = [_option(k, v) for k, v in (options or {}).items()]
+        if subcommand is not None:
+            opts = [{"name": subcommand, "type": 1, "options": opts}]
         cmd: dict[str, Any] = {
             "id": self.command_ids.get(name, snowflake()),
             "name": name,
             "type": 1,
-            "options": [_option(k, v) for k, v in (options or {}).items()],
+            "options": opts,
         }
+        resolved: dict[str, Any] = {}
         if attachments:
-            cmd["resolved"] = {"attachments": attachments}
+            resolved["attachments"] = attachments
+        if users:
+            resolved["users"] = {str(uid): _user(uid, uname) for uid, uname in users.items()}
+        if resolved:
+            cmd["resolved"] = resolved
         data["data"] = cmd
         self.bot._connection.parse_interaction_create(data)  # type: ignore[arg-type]
         return iid, token

@@ -74,6 +74,9 @@ class FakeSlackAPI:
         self.completed: list[dict[str, Any]] = []  # files.completeUploadExternal params, files decoded
         self.socket_acks: dict[str, dict[str, Any]] = {}
         self.messages: dict[tuple[str, str], str] = {}  # (channel, ts) -> text of the messages still there
+        # users.info: user id -> its fields (is_admin, is_owner, ...); anyone else is a plain member
+        self.users: dict[str, dict[str, Any]] = {}
+        self.responses: list[dict[str, Any]] = []  # what apps POSTed to the response_url of a command
         self._rate_limits: dict[str, list[float]] = {}
         self._changed = asyncio.Condition()
         self._ts = itertools.count(1)
@@ -101,6 +104,7 @@ class FakeSlackAPI:
         app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_get("/files-pri/{key}/{name}", self._download)
         app.router.add_get("/link/", self._socket)
+        app.router.add_post("/response/{key}", self._response_url)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -131,6 +135,10 @@ class FakeSlackAPI:
         f = SharedFile(id="F" + uuid.uuid4().hex[:10].upper(), name=name, mimetype=mimetype, data=data)
         self.files[f.id] = f
         return f.info(self.root)
+
+    def response_url(self, key: str = "cmd") -> str:
+        """A slash command's ``response_url`` (Slack's is on hooks.slack.com); posts land in ``responses``."""
+        return f"{self.root}response/{key}"
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c.status == 200]
@@ -264,8 +272,33 @@ class FakeSlackAPI:
             raise _ApiError("file_not_found")
         return {"file": f.info(self.root)}
 
+    def _m_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        uid = str(p.get("user", ""))
+        if not uid.startswith(("U", "W")):
+            raise _ApiError("user_not_found")
+        fields = {"is_admin": False, "is_owner": False, "is_primary_owner": False, **self.users.get(uid, {})}
+        return {
+            "user": {
+                "id": uid,
+                "team_id": TEAM_ID,
+                "name": uid.lower(),
+                "deleted": False,
+                "is_bot": uid == BOT_USER_ID,
+                "is_restricted": False,
+                "is_ultra_restricted": False,
+                "profile": {"real_name": uid.lower(), "display_name": uid.lower()},
+                **fields,
+            }
+        }
+
     def _m_apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"url": f"ws://127.0.0.1:{self.port}/link/?ticket={uuid.uuid4().hex}"}
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.responses.append(body)
+        await self._record(Call("response_url", {"key": request.match_info["key"], **body}, None))
+        return web.Response(text="ok")
 
     # ------------------------------------------------------------ uploads and downloads
 

@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 import chatcanvas.adapters.slack.blocks as b
 from chatcanvas import messages as m
+from chatcanvas.adapters.slack.admin import SlackAdmin
 from chatcanvas.adapters.slack.dedupe import Seen
 from chatcanvas.adapters.slack.files import download, is_image
 from chatcanvas.adapters.slack.progress import install_retries
@@ -56,6 +57,7 @@ class SlackBridge:
         self.seen = Seen(assistant.store)
         self.threads = Threads(assistant.store)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.admin = SlackAdmin(assistant, settings)  # `/imagine admin ...`
 
     # ------------------------------------------------------------ wiring
 
@@ -111,6 +113,11 @@ class SlackBridge:
             await args.ack()
             return
         text = str(body.get("text") or "").strip()
+        first, _, rest = text.partition(" ")
+        if first.lower() == "admin":  # the operator's commands: answered ephemerally, after the ack
+            await args.ack()
+            self.spawn(self.run_admin(args.client, body, rest.strip()))
+            return
         who = UserRef(platform=PLATFORM, user=str(body.get("user_id", "")), server=str(body.get("team_id") or ""))
         refusal = self.refusal_for(who, self.place(str(body.get("channel_id", "")), "", body.get("channel_name")))
         if refusal:
@@ -121,6 +128,14 @@ class SlackBridge:
             return
         await args.ack()
         self.spawn(self.run_command(args.client, body, text))
+
+    async def run_admin(self, client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+        try:
+            answer = await self.admin.answer(client, body, text)
+        except Exception:
+            log.exception("admin command failed")
+            answer = m.INTERNAL_ERROR
+        await self._respond(body, answer)
 
     async def run_command(self, client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
         channel, user = str(body["channel_id"]), str(body["user_id"])

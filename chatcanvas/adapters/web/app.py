@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatcanvas import messages as m
-from chatcanvas.adapters.web import routes_api, routes_events, routes_page, routes_verify
+from chatcanvas.adapters.web import routes_api, routes_events, routes_ops, routes_page, routes_verify
 from chatcanvas.adapters.web.problems import MEDIA_TYPE, install_handlers
 from chatcanvas.adapters.web.state import Holder
 
@@ -146,6 +146,7 @@ def create_app(ctx: AppContext | None = None, *, settings: Settings | None = Non
     app.include_router(routes_events.router)
     app.include_router(routes_page.router)
     app.include_router(routes_verify.router)
+    app.include_router(routes_ops.router)
     app.mount("/static", StaticFiles(directory=routes_page.STATIC_DIR), name="static")
     cfg = ctx.settings if ctx is not None else settings
     max_upload = cfg.max_upload_bytes if cfg is not None else 10 * 1024 * 1024

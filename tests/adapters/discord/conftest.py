@@ -105,6 +105,9 @@ async def discord_app(discord_settings, control: Control) -> AsyncIterator[Any]:
     store = Store(s.data_dir)
     engine = Engine(s, store, {"local": lambda: ControlledBackend(load_backend("local", s), control)})
     ctx = AppContext(s, store, engine, Assistant(s, engine, store, memory=ConversationMemory(store)))
+    from chatcanvas.ops.install import install_ops
+
+    install_ops(ctx)  # as build_app does: metrics, backend-time usage, paused backends held
     await engine.start()
     try:
         yield ctx

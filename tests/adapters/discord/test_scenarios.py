@@ -26,7 +26,7 @@ def final_edit(token: str):  # type: ignore[no-untyped-def]
 
 async def test_extension_registers_the_commands(wire: Wire) -> None:
     names = sorted(c.name for c in wire.bot.tree.get_commands())
-    assert names == ["history", "imagine", "settings", "vary"]
+    assert names == ["chatcanvas-admin", "history", "imagine", "settings", "vary"]
     assert wire.bot.get_cog("Chatcanvas") is not None
 
 
@@ -134,7 +134,7 @@ async def test_the_extension_builds_its_own_app_when_the_host_has_none(
     bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
     await bot.load_extension("chatcanvas.adapters.discord")
     try:
-        assert sorted(c.name for c in bot.tree.get_commands()) == ["history", "imagine", "settings", "vary"]
+        assert sorted(c.name for c in bot.tree.get_commands()) == ["chatcanvas-admin", "history", "imagine", "settings", "vary"]
         cog = bot.get_cog("Chatcanvas")
         assert cog is not None and cog.owns_ctx  # type: ignore[attr-defined]
         assert (tmp_path / "ext-data" / "chatcanvas.db").exists()
