@@ -115,7 +115,7 @@ class ColourwayBackend(Backend):
                 colourway=spec.colourway,
                 colour_delta_e=round(median_delta_e(result.image, result.product, target), 2),
             )
-            png = png_with_recipe(result.image, recipe)
+            png = png_with_recipe(result.image, recipe, settings=self.settings)
             for _ in range(spec.count):  # deterministic: every copy is the same picture
                 out.append(GeneratedImage(png=png, recipe=recipe, seconds=seconds))
                 if on_step is not None:
