@@ -68,11 +68,17 @@ def _extensions(ctx: AppContext) -> None:
 
 async def build_app(settings: Settings, start: bool = True) -> AppContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from chatcanvas.provenance import configure as configure_provenance
+
+    configure_provenance(settings)  # the PNG writer signs with this data dir's credentials
     store = Store(settings.data_dir)
     engine = Engine(settings, store)
     assistant = Assistant(settings, engine, store)
     ctx = AppContext(settings, store, engine, assistant)
     _extensions(ctx)
+    from chatcanvas.bot.warm_up import warm_request_path
+
+    engine.warm_hooks.append(lambda: warm_request_path(settings))  # run in a thread by engine.start
     if start:
         await engine.start()
     return ctx

@@ -273,6 +273,8 @@ class Assistant:
             clamped.append(spec)
             notes += [n for n in why if n not in notes]
         try:
+            for name in dict.fromkeys(self.engine.backend_name(s) for s in clamped):
+                await self.engine.ensure_backend(name)  # made in a worker thread, never on the event loop
             texts = [t for t in (prompt_in, *(s.prompt for s in clamped)) if t]
             await self.policy.screen(Ask(who=who, where=where, specs=clamped, texts=texts))
             prepared = [self.engine.prepare(s) for s in clamped]
@@ -296,6 +298,9 @@ class Assistant:
             yield Text(text=str(exc))
         if self.memory is not None:
             self.memory.remember(conversation_key(who, where), clamped)
+        if job_ids and any(self.engine.warming(self.engine.backend_name(s)) for s in prepared):  # still loading
+            ahead = self.engine.position(job_ids[0])
+            yield Text(text=m.WARMING_UP_BEHIND.format(n=ahead) if ahead else m.WARMING_UP)
         yield Accepted(
             job_ids=tuple(job_ids), position=self.engine.position(job_ids[0]), prompts=tuple(prompts)
         )
@@ -403,6 +408,12 @@ class Assistant:
         from chatcanvas.provenance.verify import verify_image
 
         return verify_image(data, self.settings)
+
+    def check_image(self, data: bytes, name: str = "image") -> str:
+        """The verify report of an image as text, for the chat ("Check image")."""
+        from chatcanvas.provenance.render import text
+
+        return text(name, self.verify(data))
 
     def samplers(self) -> list[str]:
         """Sampler names as A1111 writes them, for autocomplete."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from chatcanvas import messages as m
 from chatcanvas.bot.controls import PAID_BACKENDS, Controls
-from chatcanvas.errors import Busy, QuotaExceeded, Refusal
+from chatcanvas.errors import Busy, ChatcanvasError, QuotaExceeded, Refusal
 from chatcanvas.generation.queue import QueueCounts, TokenBucket
 from chatcanvas.types import ImageSpec, Place, UserRef
 
@@ -93,6 +93,7 @@ class Policy:
             self._backend(ask.who, spec)
             self._model(ask.who, spec)
             self._image_refs(ask.who, ask.where, spec)
+            self._loras(spec)
         self._blocked_terms(ask)
         for _name, check in self.extra:
             check(ask)
@@ -221,6 +222,17 @@ class Policy:
                 raise Refusal(m.IMAGE_REF_NOT_AN_ID.format(field=name, ref=str(ref)[:60]), rule="image_ref")
             if not self.store.image_visible_to(ref, who, where):
                 raise Refusal(m.NOT_YOUR_IMAGE.format(ref=ref), rule="image_ref")
+
+    def _loras(self, spec: ImageSpec) -> None:
+        """``<lora:name:weight>`` tags name files in CHATCANVAS_LORA_DIR; a missing one is refused by name."""
+        if "<lora:" not in spec.prompt.lower() or (spec.backend or self.settings.backend) not in ("local", "ray"):
+            return
+        from chatcanvas.generation.lora import check_loras
+
+        try:
+            check_loras(spec.prompt, self.settings)
+        except ChatcanvasError as exc:
+            raise Refusal(str(exc), rule="lora") from None
 
     def _blocked_terms(self, ask: Ask) -> None:
         """The configured blocked terms and the shipped safe-for-work list, on what the user wrote and on

@@ -30,7 +30,6 @@ from chatcanvas.errors import SpecError
 
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
-    from chatcanvas.types import ImageSpec, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -131,16 +130,6 @@ def check_loras(prompt: str, settings: Settings) -> None:
         raise SpecError(
             m.LORA_MISSING.format(names=", ".join(missing), folder=settings.lora_dir, known=known)
         )
-
-
-def lora_admission(settings: Settings) -> Any:
-    """An ``Engine.admission`` check: LoRA tags of local-backend specs must name existing files."""
-
-    def admit(spec: ImageSpec, who: UserRef) -> None:
-        if (spec.backend or settings.backend) == "local":
-            check_loras(spec.prompt, settings)
-
-    return admit
 
 
 # ---------------------------------------------------------------- hashes

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
     from chatcanvas.config import Settings
 
-__all__ = ["OpenAIBackend", "png_insert_text", "with_recipe"]
+__all__ = ["OpenAIBackend", "with_recipe"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,6 @@ _FIRST_WAIT_S, _LONGEST_WAIT_S = 0.5, 8.0
 
 # ---------------------------------------------------------------- PNG text chunks
 
-_PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _TEXT_CHUNKS = (b"tEXt", b"iTXt", b"zTXt")
 
 
@@ -85,45 +84,11 @@ def _text_chunk(key: str, value: str) -> bytes:
         return _chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8"))
 
 
-def png_insert_text(png: bytes, texts: dict[str, str]) -> bytes:
-    """PNG bytes with ``texts`` as text chunks right after IHDR; every other chunk is kept byte for byte.
-
-    Text chunks already there under the same keys are dropped (ours replace them).
-    """
-    if not png.startswith(_PNG_SIG):
-        raise ValueError("not a PNG")
-    out = [_PNG_SIG]
-    pos = len(_PNG_SIG)
-    keys = {k.encode("latin-1") for k in texts}
-    while pos + 8 <= len(png):
-        (length,) = struct.unpack(">I", png[pos : pos + 4])
-        kind = png[pos + 4 : pos + 8]
-        end = pos + 12 + length
-        if end > len(png):
-            raise ValueError("truncated PNG")
-        if not (kind in _TEXT_CHUNKS and png[pos + 8 : end - 4].split(b"\0", 1)[0] in keys):
-            out.append(png[pos:end])
-            if kind == b"IHDR":
-                out.extend(_text_chunk(k, v) for k, v in texts.items())
-        pos = end
-        if kind == b"IEND":
-            break
-    return b"".join(out)
-
-
 def with_recipe(data: bytes, recipe: Recipe) -> bytes:
-    """The service's image with our recipe attached. PNG: chunks inserted, image data untouched;
-    another format (gpt-image output_format jpeg/webp): converted to PNG with the same pixels."""
-    from chatcanvas.generation.metadata import add_recipe, recipe_to_parameters
+    """The service's image as a PNG with our recipe, watermark and Content Credentials; the image as
+    the service sent it (with OpenAI's own manifest, when it has one) is the manifest's parent."""
+    from chatcanvas.generation.metadata import add_recipe
 
-    if data.startswith(_PNG_SIG):
-        return png_insert_text(
-            data,
-            {
-                "parameters": recipe_to_parameters(recipe),
-                "chatcanvas": recipe.model_dump_json(exclude_none=True),
-            },
-        )
     return add_recipe(data, recipe)
 
 

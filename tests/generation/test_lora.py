@@ -17,7 +17,7 @@ from PIL import Image
 from chatcanvas.config import Settings
 from chatcanvas.errors import SpecError
 from chatcanvas.generation.diffusers_backend import DiffusersBackend
-from chatcanvas.generation.lora import check_loras, lora_admission, parse_loras
+from chatcanvas.generation.lora import check_loras, parse_loras
 from chatcanvas.generation.metadata import recipe_from_png
 from chatcanvas.types import ImageSpec, UserRef
 
@@ -136,11 +136,23 @@ def test_a_missing_lora_is_refused_by_name(lora_settings: Settings, settings: Se
         check_loras("a mug <lora:detail:1>", settings)  # no folder set
     with pytest.raises(SpecError, match="weight"):
         check_loras("a mug <lora:detail:strong>", lora_settings)
-    admit = lora_admission(lora_settings)
-    who = UserRef(platform="web", user="u1")
-    admit(ImageSpec(prompt="a mug <lora:pixelart:1>", backend="openai"), who)  # not a local request
-    with pytest.raises(SpecError, match="pixelart"):
-        admit(ImageSpec(prompt="a mug <lora:pixelart:1>", backend="local"), who)
+
+
+
+async def test_the_policy_refuses_a_missing_lora_before_queueing(lora_settings: Settings) -> None:
+    from chatcanvas.app import build_app
+    from chatcanvas.types import Place, Refused
+    from tests.conftest import outcome
+
+    ctx = await build_app(lora_settings, start=False)
+    ctx.engine._accepting = True
+    try:
+        who, where = UserRef(platform="web", user="u1"), Place(platform="web", channel="c")
+        ev = await outcome(ctx.assistant.run_specs([ImageSpec(prompt="a mug <lora:pixelart:1>")], who, where))
+        assert isinstance(ev, Refused) and ev.rule == "lora" and "pixelart" in ev.reason
+        assert ctx.engine.jobs() == []
+    finally:
+        await ctx.aclose()
 
 
 async def test_a_lora_missing_at_run_time_fails_the_job_with_its_name(backend: DiffusersBackend) -> None:

@@ -19,7 +19,7 @@ from chatcanvas.config import Settings
 from chatcanvas.errors import BackendError, ConfigError, ContentPolicyRefusal, JobCancelled, SpecError
 from chatcanvas.generation.base import StepInfo
 from chatcanvas.generation.metadata import parameters_from_png, recipe_from_png
-from chatcanvas.generation.openai_backend import OpenAIBackend, png_insert_text
+from chatcanvas.generation.openai_backend import OpenAIBackend
 from chatcanvas.generation.openai_models import MODELS, nearest_size
 from chatcanvas.store import Store
 from chatcanvas.types import ImageSpec, Mode
@@ -548,27 +548,6 @@ async def test_cancel_from_on_step_stops_the_rest(tmp_path: Path, fake: FakeOpen
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def test_png_insert_text_replaces_our_keys_and_keeps_the_rest() -> None:
-    from PIL import PngImagePlugin
-
-    info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", "old")
-    info.add_text("Software", "elsewhere")
-    buf = io.BytesIO()
-    Image.new("RGB", (4, 4), (1, 2, 3)).save(buf, format="PNG", pnginfo=info)
-    png = buf.getvalue()
-
-    out = png_insert_text(png, {"parameters": "new: ünïcode"})
-
-    with Image.open(io.BytesIO(out)) as im:
-        im.load()
-        assert im.text["parameters"] == "new: ünïcode"  # type: ignore[attr-defined]
-        assert im.text["Software"] == "elsewhere"  # type: ignore[attr-defined]
-    assert chunks(out, b"IDAT") == chunks(png, b"IDAT")
-    with pytest.raises(ValueError):
-        png_insert_text(b"GIF89a", {"a": "b"})
 
 
 async def test_a_transparent_mask_is_taken_as_openai_style(tmp_path: Path, fake: FakeOpenAI) -> None:

@@ -77,6 +77,9 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(ImageButton)
+        # "Check image" on any message: what its images say about where they came from (ephemeral)
+        self._check_menu = app_commands.ContextMenu(name="Check image", callback=self.check_image)
+        self.bot.tree.add_command(self._check_menu, override=True)
         self.bot.tree.add_command(AdminCommands(self.assistant), override=True)  # /chatcanvas-admin
 
     @commands.Cog.listener()
@@ -113,6 +116,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
         return sent
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(ImageButton)
+        self.bot.tree.remove_command(self._check_menu.name, type=self._check_menu.type)
         self.bot.tree.remove_command(ADMIN_GROUP)
         for task in list(self._following):
             task.cancel()
@@ -281,27 +285,34 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
 
     @app_commands.command(name="vary", description="Product variations from a photo (colours, materials).")
     @app_commands.describe(
-        image="A product photo (PNG, JPEG or WebP)", variations="Comma-separated, e.g. navy, forest green"
+        image="A product photo (PNG, JPEG or WebP)",
+        variations="Comma-separated, e.g. navy, forest green",
+        mask="Optional: the product area painted white on black, the photo's size",
     )
     async def vary(
         self,
         interaction: discord.Interaction[Any],
         image: discord.Attachment,
         variations: app_commands.Range[str, 1, 500],
+        mask: discord.Attachment | None = None,
     ) -> None:
         why = self._refusal(interaction)
         if why is None and not variations.strip():
             why = m.DISCORD_NO_VARIATIONS
         if why is None and image.size > self.settings.max_upload_bytes:
             why = m.DISCORD_UPLOAD_TOO_BIG.format(size=image.size, limit=self.settings.max_upload_bytes)
-        if why is None and image.content_type and not image.content_type.startswith("image/"):
-            why = m.DISCORD_NOT_AN_ATTACHMENT
+        for a in (image, mask):
+            if why is None and a is not None and a.size > self.settings.max_upload_bytes:
+                why = m.DISCORD_UPLOAD_TOO_BIG.format(size=a.size, limit=self.settings.max_upload_bytes)
+            if why is None and a is not None and a.content_type and not a.content_type.startswith("image/"):
+                why = m.DISCORD_NOT_AN_ATTACHMENT
         if why:
             await self._refuse_now(interaction, why)
             return
         await interaction.response.defer(thinking=True)
         try:
             data = await image.read()
+            mask_data = await mask.read() if mask is not None else None
             from chatcanvas.images import load_upload
 
             await asyncio.to_thread(load_upload, data, self.settings)
@@ -314,8 +325,25 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
             )
             return
         who = who_of(interaction.user, interaction.guild_id)
-        events = self.assistant.vary_product(data, variations, who, place_of(interaction.channel))
+        events = self.assistant.vary_product(data, variations, who, place_of(interaction.channel), mask=mask_data)
         await self._run(interaction, events)
+
+    async def check_image(self, interaction: discord.Interaction[Any], message: discord.Message) -> None:
+        """The message context menu "Check image": the provenance report of each image, to the asker only."""
+        images = [a for a in message.attachments if (a.content_type or "image/").startswith("image/")]
+        if not images:
+            await interaction.response.send_message(m.DISCORD_CHECK_NO_IMAGE, ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        reports = []
+        for a in images[:4]:
+            limit = self.settings.max_upload_bytes
+            if a.size > limit:
+                reports.append(f"{a.filename}: " + m.DISCORD_UPLOAD_TOO_BIG.format(size=a.size, limit=limit))
+                continue
+            data = await a.read()
+            reports.append(await asyncio.to_thread(self.assistant.check_image, data, a.filename))
+        await interaction.followup.send(clip("```\n" + "\n\n".join(reports) + "\n```"), ephemeral=True)
 
     # ------------------------------------------------------------ /settings, /history
 

@@ -27,6 +27,6 @@ def grid_png(pngs: Sequence[bytes], *, gap: int = 4, max_side: int = 2048) -> by
     if max(sheet.size) > max_side:
         scale = max_side / max(sheet.size)
         sheet = sheet.resize((max(1, int(sheet.width * scale)), max(1, int(sheet.height * scale))))
-    out = io.BytesIO()
-    sheet.save(out, format="PNG", optimize=False)
-    return out.getvalue()
+    from chatcanvas.provenance import derived_png
+
+    return derived_png(sheet, list(pngs), action="c2pa.placed")  # credentials name the images it shows

@@ -363,24 +363,19 @@ def split_uploads(files: Sequence[FileSpec], limit: int = UPLOAD_LIMIT) -> list[
 
 
 def _shrink(png: bytes, budget: int) -> bytes:
+    """A smaller copy that fits ``budget``: its recipe text kept, credentials naming the original."""
     import io
 
     from PIL import Image
 
+    from chatcanvas.provenance import derived_png
+
     with Image.open(io.BytesIO(png)) as im:
         im.load()
-        text = dict(getattr(im, "text", {}))
-        img: Image.Image = im
-        while True:
-            img = img.resize((max(8, img.width * 3 // 4), max(8, img.height * 3 // 4)), Image.Resampling.LANCZOS)
-            info = None
-            if text:
-                from PIL import PngImagePlugin
-
-                info = PngImagePlugin.PngInfo()
-                for k, v in text.items():
-                    info.add_text(k, str(v))
-            buf = io.BytesIO()
-            img.save(buf, format="PNG", pnginfo=info)
-            if buf.tell() <= budget or max(img.size) <= 64:
-                return buf.getvalue()
+        text = {str(k): str(v) for k, v in getattr(im, "text", {}).items()}
+        img: Image.Image = im.convert("RGB")
+    while True:
+        img = img.resize((max(8, img.width * 3 // 4), max(8, img.height * 3 // 4)), Image.Resampling.LANCZOS)
+        out = derived_png(img, [png], action="c2pa.resized", text=text)
+        if len(out) <= budget or max(img.size) <= 64:
+            return out

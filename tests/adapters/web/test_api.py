@@ -13,6 +13,7 @@ from chatcanvas.adapters.web.auth import key_id
 from chatcanvas.config import Settings
 from chatcanvas.generation.demo.draw import draw_product
 from chatcanvas.generation.metadata import parameters_from_png
+from chatcanvas.provenance.verify import verify_image
 from tests.adapters.web.conftest import Server, png_bytes, running, sse_events
 from tests.test_images import bomb_png
 
@@ -76,6 +77,7 @@ async def test_spec_generation_events_job_and_png(server: Server) -> None:
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert png.content.startswith(b"\x89PNG")
     assert parameters_from_png(png.content)["prompt"] == "a blue mug"
+    assert verify_image(png.content).manifest == "valid"  # served with its Content Credentials
     dl = await c.get(img["url"], params={"download": "1"})
     assert dl.headers["content-disposition"].startswith("attachment")
     # A bare ImageSpec body works too; replaying events after the end gives the same terminal event.
