@@ -449,3 +449,4 @@ WARMING_UP_BEHIND = "Warming up: the model is still loading. Your request is que
 PROGRESS_LOADING = "loading model"
 PROGRESS_QUEUED = "queued ({n} ahead)"
 PROGRESS_GENERATING = "generating"
+SLACK_BUTTON_UPSCALE = "Upscale 2×"

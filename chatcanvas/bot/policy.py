@@ -337,5 +337,6 @@ class Policy:
 
 
 def _internal_backend(name: str, spec: ImageSpec) -> bool:
-    """Deterministic colourways run on their own backend, whatever the platform may pick."""
-    return name == "colourway" and spec.colourway is not None if hasattr(spec, "colourway") else False
+    """Product colourways run where the variations path sends them (the deterministic recolour, or the
+    local pipeline for a material), whatever the platform may pick."""
+    return spec.colourway is not None and name in ("colourway", "local")

@@ -264,6 +264,8 @@ def spec_fields_from_recipe(r: Recipe) -> dict[str, Any]:
     clip_skip = getattr(r, "clip_skip", None)
     if clip_skip is not None and "clip_skip" in ImageSpec.model_fields:
         out["clip_skip"] = clip_skip
+    if r.colourway is not None:  # the photo's own size comes from the photo (not a multiple of 8)
+        out.update(colourway=r.colourway, width=None, height=None)
     return out
 
 

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
+from PIL import Image
+
 from chatcanvas.provenance.verify import VerifyReport, verify_image
 from chatcanvas.types import Recipe
 
 if TYPE_CHECKING:
-    from PIL import Image
-
     from chatcanvas.config import Settings
 
 __all__ = ["VerifyReport", "configure", "derived_png", "mark", "seal", "verify_image"]
@@ -31,6 +31,7 @@ __all__ = ["VerifyReport", "configure", "derived_png", "mark", "seal", "verify_i
 log = logging.getLogger(__name__)
 
 WATERMARKED = "dwtDct CCAI"
+PRODUCT_ONLY = "dwtDct CCAI, on the product only"
 TOO_SMALL = "skipped, too small"
 OFF = "off"
 
@@ -64,7 +65,26 @@ def mark(img: Image.Image, recipe: Recipe, settings: Settings | None = None) -> 
         return img, recipe.model_copy(update={"watermark": OFF})
     if img.width * img.height < watermark.MIN_PIXELS:
         return img, recipe.model_copy(update={"watermark": TOO_SMALL})
-    return watermark.embed(img), recipe.model_copy(update={"watermark": WATERMARKED})
+    marked = watermark.embed(img)
+    if recipe.colourway is not None and recipe.mask_image:
+        # a colourway keeps the photo's background pixel for pixel: the mark goes on the product only
+        product = _product_area(recipe.mask_image, img.size, s)
+        if product is not None:
+            return Image.composite(marked, img, product), recipe.model_copy(update={"watermark": PRODUCT_ONLY})
+    return marked, recipe.model_copy(update={"watermark": WATERMARKED})
+
+
+def _product_area(mask_id: str, size: tuple[int, int], settings: Settings) -> Image.Image | None:
+    import io
+
+    from chatcanvas.store.db import read_image_ref
+
+    try:
+        with Image.open(io.BytesIO(read_image_ref(settings.images_dir, mask_id))) as m_img:
+            mask = m_img.convert("L").resize(size)
+    except Exception:  # no stored mask (a file from elsewhere): the whole image is marked
+        return None
+    return mask.point(lambda v: 255 if v >= 128 else 0)
 
 
 def seal(

@@ -10,7 +10,10 @@ from chatcanvas.types import GeneratedImage
 ACTION_REROLL = "chatcanvas_reroll"
 ACTION_VARY = "chatcanvas_vary"
 ACTION_RECIPE = "chatcanvas_recipe"
-ACTIONS = (ACTION_REROLL, ACTION_VARY, ACTION_RECIPE)
+ACTION_UPSCALE = "chatcanvas_upscale"
+ACTION_OUTPAINT = "chatcanvas_outpaint"  # an overflow menu: zoom out, pan, banner ("<action>|<image id>")
+ACTIONS = (ACTION_REROLL, ACTION_VARY, ACTION_RECIPE, ACTION_UPSCALE, ACTION_OUTPAINT)
+SHORTCUT_CHECK = "chatcanvas_check_image"  # the message shortcut "Check image" (set up in the app's manifest)
 
 MAX_TEXT = 2900  # a section's text may hold 3000 characters
 
@@ -58,8 +61,11 @@ def result_comment(images: tuple[GeneratedImage, ...] | list[GeneratedImage]) ->
     return clip("\n".join(m.SLACK_PROMPT.format(prompt=escape(p)) for p in prompts))
 
 
-def result_blocks(images: tuple[GeneratedImage, ...] | list[GeneratedImage]) -> list[dict[str, Any]]:
-    """One actions row per image: reroll, variations, recipe (the value is the image id)."""
+def result_blocks(
+    images: tuple[GeneratedImage, ...] | list[GeneratedImage], outpaint: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """One actions row per image: reroll, variations, upscale, recipe (the value is the image id), and
+    an overflow menu of ``outpaint`` actions (zoom out, pan, banner: action -> label)."""
     blocks: list[dict[str, Any]] = []
     for n, img in enumerate(images, 1):
         if len(images) > 1:
@@ -73,7 +79,9 @@ def result_blocks(images: tuple[GeneratedImage, ...] | list[GeneratedImage]) -> 
                 "elements": [
                     _button(ACTION_REROLL, m.SLACK_BUTTON_REROLL, img.id),
                     _button(ACTION_VARY, m.SLACK_BUTTON_VARY, img.id),
+                    _button(ACTION_UPSCALE, m.SLACK_BUTTON_UPSCALE, img.id),
                     _button(ACTION_RECIPE, m.SLACK_BUTTON_RECIPE, img.id),
+                    *([_overflow(outpaint, img.id)] if outpaint else []),
                 ],
             }
         )
@@ -86,6 +94,17 @@ def _button(action_id: str, label: str, value: str) -> dict[str, Any]:
         "action_id": action_id,
         "text": {"type": "plain_text", "text": label},
         "value": value,
+    }
+
+
+def _overflow(actions: dict[str, str], image_id: str) -> dict[str, Any]:
+    return {
+        "type": "overflow",
+        "action_id": ACTION_OUTPAINT,
+        "options": [
+            {"text": {"type": "plain_text", "text": label[:75]}, "value": f"{action}|{image_id}"}
+            for action, label in list(actions.items())[:5]
+        ],
     }
 
 

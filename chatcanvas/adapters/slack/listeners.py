@@ -66,7 +66,8 @@ class SlackBridge:
         app.command(self.settings.slack_command)(self.on_command)
         app.event("app_mention")(self.on_mention)
         app.event("message", matchers=[self.wants_message])(self.on_message)
-        app.action(re.compile(r"^chatcanvas_(reroll|vary|recipe)$"))(self.on_action)
+        app.action(re.compile(r"^chatcanvas_(reroll|vary|recipe|upscale|outpaint)$"))(self.on_action)
+        app.shortcut(b.SHORTCUT_CHECK)(self.on_check_image)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -286,6 +287,9 @@ class SlackBridge:
             return
         action = (body.get("actions") or [{}])[0]
         image_id = str(action.get("value") or "")
+        outpaint = ""
+        if action.get("action_id") == b.ACTION_OUTPAINT:  # the overflow menu: "<action>|<image id>"
+            outpaint, _, image_id = str((action.get("selected_option") or {}).get("value") or "").partition("|")
         channel = str(
             (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
         )
@@ -308,6 +312,36 @@ class SlackBridge:
             self.spawn(out.render(self.assistant.reroll(image_id, who, where)))
         elif kind == b.ACTION_VARY:
             self.spawn(out.render(self.assistant.vary(image_id, who, where)))
+        elif kind == b.ACTION_UPSCALE:
+            self.spawn(out.render(self.assistant.upscale(image_id, who, where)))
+        elif kind == b.ACTION_OUTPAINT:
+            self.spawn(out.render(self.assistant.outpaint(image_id, outpaint, who, where)))
+
+    async def on_check_image(self, args: AsyncArgs) -> None:
+        """The message shortcut "Check image": the provenance report of the message's images, to the user only."""
+        await args.ack()
+        body: dict[str, Any] = args.body
+        channel = str((body.get("channel") or {}).get("id") or "")
+        user = str((body.get("user") or {}).get("id") or "")
+        message = body.get("message") or {}
+        thread_ts = str(message.get("thread_ts") or "") or None
+        out = ThreadRenderer(args.client, self.assistant, channel, thread_ts, user, self.settings.slack_progress_interval_s)
+        self.spawn(self.check_images(args.client, out, [f for f in message.get("files") or [] if is_image(f)]))
+
+    async def check_images(self, client: AsyncWebClient, out: ThreadRenderer, files: list[dict[str, Any]]) -> None:
+        if not files:
+            await out.ephemeral(m.SLACK_CHECK_NO_IMAGE)
+            return
+        reports = []
+        for f in files[:4]:
+            try:
+                data = await download(client, f, self.settings.max_upload_bytes)
+            except ChatcanvasError as exc:
+                reports.append(f"{f.get('name', 'image')}: {exc}")
+                continue
+            reports.append(await asyncio.to_thread(self.assistant.check_image, data, str(f.get("name") or "image")))
+        text = b.clip("\n\n".join(reports), 2800)
+        await out.ephemeral(text, blocks=b.recipe_blocks(text))
 
     async def show_recipe(self, out: ThreadRenderer, image_id: str) -> None:
         text = await asyncio.to_thread(self.assistant.recipe, image_id)

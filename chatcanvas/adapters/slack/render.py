@@ -102,7 +102,7 @@ class ThreadRenderer:
             await self.post(b.clip(note, 3900))
         if ev.images:
             await upload_images(self.client, self.channel, self.thread_ts, ev.images)
-            await self.post(b.result_comment(ev.images), blocks=b.result_blocks(ev.images))
+            await self.post(b.result_comment(ev.images), blocks=b.result_blocks(ev.images, self.assistant.outpaint_buttons))
         await asyncio.to_thread(self.assistant.mark_delivered, ev.job_id)
 
 

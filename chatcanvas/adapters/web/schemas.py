@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chatcanvas.types import MAX_PROMPT_CHARS, ImageSpec
+from chatcanvas.types import MAX_PROMPT_CHARS, Colourway, ImageSpec
 
 
 class GenerationRequest(BaseModel):
@@ -55,6 +55,8 @@ class ImageOut(BaseModel):
     model: str
     backend: str
     mode: str
+    colourway: Colourway | None = Field(None, description="a product colourway: the colour asked, the sRGB used")
+    colour_delta_e: float | None = Field(None, description="CIEDE2000 of the product's colour to the one asked")
 
 
 class JobOut(BaseModel):

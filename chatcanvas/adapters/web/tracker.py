@@ -70,6 +70,8 @@ def image_info(img: GeneratedImage, prefix: str = "", sign: Signer | None = None
         "model": r.model,
         "backend": r.backend,
         "mode": str(r.mode),
+        "colourway": r.colourway.model_dump() if r.colourway is not None else None,
+        "colour_delta_e": r.colour_delta_e,
     }
 
 
