@@ -75,25 +75,36 @@ def log_format(settings: Settings | None, stream: TextIO | None = None) -> str:
 
 
 def configure_logging(settings: Settings | None, *, verbose: bool = False, stream: TextIO | None = None) -> str:
-    """Put one handler on the root logger, in the configured format; returns the format used.
+    """Format the root logger's stderr handlers (the one ``logging.basicConfig`` made, or one of ours) in
+    the configured format; with ``stream``, log there with a handler of ours. Handlers a host attached to
+    other streams keep their own format. Returns the format used.
 
     Call :func:`chatcanvas.safety.redact.install_redaction` after this (it filters the root's handlers).
     """
     fmt = log_format(settings, stream)
     root = logging.getLogger()
-    for h in list(root.handlers):
+    for h in [h for h in root.handlers if getattr(h, "_chatcanvas", False)]:
         root.removeHandler(h)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    targets = [
+        h for h in root.handlers if stream is None and type(h) is logging.StreamHandler and h.stream is sys.stderr
+    ]
+    if stream is not None or not root.handlers:
+        ours = logging.StreamHandler(stream or sys.stderr)
+        ours._chatcanvas = True  # type: ignore[attr-defined]
+        root.addHandler(ours)
+        targets.append(ours)
+    formatter: logging.Formatter
     if fmt == "json":
         redact: Callable[[str], str] | None = None
         if settings is not None:
             from chatcanvas.safety.redact import Redactor, secrets_of
 
             redact = Redactor(secrets_of(settings))
-        handler.setFormatter(JsonFormatter(redact))
+        formatter = JsonFormatter(redact)
     else:
-        handler.setFormatter(logging.Formatter(VERBOSE_FORMAT if verbose else TEXT_FORMAT))
-    root.addHandler(handler)
+        formatter = logging.Formatter(VERBOSE_FORMAT if verbose else TEXT_FORMAT)
+    for h in targets:
+        h.setFormatter(formatter)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     return fmt
 

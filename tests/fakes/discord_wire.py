@@ -453,7 +453,8 @@ class FakeDiscord:
             }
         if method == "PUT" and parts[0] == "applications" and parts[-1] == "commands":
             return 200, [
-                {**c, "id": snowflake(), "application_id": str(APP_ID), "version": snowflake()}
+                # as Discord answers: context menus come back with an empty description
+                {"description": "", **c, "id": snowflake(), "application_id": str(APP_ID), "version": snowflake()}
                 for c in (body or [])
             ]
         if method == "POST" and parts[0] == "interactions" and parts[-1] == "callback":
