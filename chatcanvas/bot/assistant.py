@@ -184,6 +184,10 @@ class Assistant:
         exc = self.policy.precheck(who, where)
         return self._refused(exc, who, where) if exc is not None else None
 
+    def refusal(self, exc: ChatcanvasError, who: UserRef, where: Place, text: str = "") -> Refused:
+        """The Refused event for a refusal raised outside a request's stream (a tool's argument)."""
+        return self._refused(exc, who, where, text)
+
     def _refused(self, exc: ChatcanvasError, who: UserRef, where: Place, text: str = "") -> Refused:
         """The Refused event for ``exc``, recorded in the audit log and told to the refusal hooks."""
         ev = refused(exc)
@@ -273,10 +277,10 @@ class Assistant:
             clamped.append(spec)
             notes += [n for n in why if n not in notes]
         try:
+            texts = [t for t in (prompt_in, *(s.prompt for s in clamped)) if t]
+            await self.policy.screen(Ask(who=who, where=where, specs=clamped, texts=texts))  # before any backend
             for name in dict.fromkeys(self.engine.backend_name(s) for s in clamped):
                 await self.engine.ensure_backend(name)  # made in a worker thread, never on the event loop
-            texts = [t for t in (prompt_in, *(s.prompt for s in clamped)) if t]
-            await self.policy.screen(Ask(who=who, where=where, specs=clamped, texts=texts))
             prepared = [self.engine.prepare(s) for s in clamped]
             self.policy.admit(Ask(who=who, where=where, specs=prepared, texts=texts))
         except ChatcanvasError as exc:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from chatcanvas.prompts import Family
-from chatcanvas.types import Attachment, Event, GeneratedImage, ImageSpec, Limits, Place, UserRef
+from chatcanvas.types import Attachment, Event, GeneratedImage, ImageSpec, Limits, Place, Refused, UserRef
 
 EventSink = Callable[[Event], Awaitable[None]]
 TokenCounter = Callable[[str], "int | None"]
@@ -37,6 +37,8 @@ class ImageService(Protocol):
     ) -> AsyncIterator[Event]: ...
 
     def upscale(self, image_id: str, who: UserRef, where: Place, factor: int = 2) -> AsyncIterator[Event]: ...
+
+    def refusal(self, exc: Exception, who: UserRef, where: Place, text: str = "") -> Refused: ...
 
 
 async def _drop(ev: Event) -> None:

@@ -228,8 +228,8 @@ def build_tools(ctx: ToolContext) -> list[BaseTool]:
         try:
             photo = _photo(ctx, args.image_id)
         except ChatcanvasError as exc:  # e.g. a path or someone else's image: refused, told to the user too
-            rule = getattr(exc, "rule", "input")
-            await ctx.sink(Refused(reason=m.REFUSAL_RULE.format(reason=str(exc), rule=rule), rule=rule))
+            if ctx.service is not None:
+                await ctx.sink(ctx.service.refusal(exc, ctx.who, ctx.where))  # audited and counted like any
             return str(exc), []
         if photo is None:
             return m.TOOL_NO_IMAGE, []

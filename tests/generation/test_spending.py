@@ -226,6 +226,7 @@ def engine_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeO
         monkeypatch,
         backend="openai",
         openai_base_url=fake.base_url,
+        moderation="off",  # these tests count the image requests; moderation has its own tests
         batch_wait_ms=0,
         **kw,
     )
