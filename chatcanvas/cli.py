@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     op.add_argument("--prompt", help="what to paint around it (default: the image's own prompt)")
     op.add_argument("--strength", type=float, default=0.9, help="how freely the new area is painted (0-1)")
 
+    from chatcanvas.cli_workers import add_parser as add_workers_parser  # stdlib only at import
+
+    add_workers_parser(sub)
     from chatcanvas.cli_ops import add_parsers as add_ops_parsers  # admin, doctor; stdlib only at import
 
     add_ops_parsers(sub)
@@ -463,6 +466,12 @@ async def _ops(args: argparse.Namespace) -> int:  # admin, doctor (cli_ops.py); 
     return await run_doctor(args) if args.command == "doctor" else await run_admin(args, _settings())
 
 
+async def _workers(args: argparse.Namespace) -> int:
+    from chatcanvas.cli_workers import run_workers
+
+    return await run_workers(args, _settings())
+
+
 async def _loras(args: argparse.Namespace) -> int:
     from chatcanvas import messages as m
     from chatcanvas.generation.lora import available_loras, describe
@@ -545,6 +554,7 @@ COMMANDS = {
     "usage": _usage,
     "audit": _audit,
     "verify": _verify,
+    "workers": _workers,
     "admin": _ops,
     "doctor": _ops,
 }

@@ -12,6 +12,7 @@ _BUILTIN = {
     "local": "chatcanvas.generation.diffusers_backend:DiffusersBackend",
     "openai": "chatcanvas.generation.openai_backend:OpenAIBackend",
     "colourway": "chatcanvas.generation.colourway_backend:ColourwayBackend",
+    "ray": "chatcanvas.generation.ray_backend:RayBackend",
 }
 
 
