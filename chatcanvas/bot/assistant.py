@@ -341,6 +341,10 @@ class Assistant:
     # ------------------------------------------------------------ buttons
 
     def _source(self, image_id: str) -> Recipe:
+        from chatcanvas.store.db import is_image_id
+
+        if not is_image_id(image_id):  # a path or a URL from a button or a tool call: never looked up
+            raise Refusal(m.IMAGE_REF_NOT_AN_ID.format(field="image_id", ref=str(image_id)[:60]), rule="image_ref")
         img = self.store.image(image_id)
         if img is None:
             raise SpecError(m.NO_SUCH_IMAGE.format(ref=image_id))
