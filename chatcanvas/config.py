@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     attention_slicing: bool = False  # less memory, a little slower
     vae_tiling: bool = False  # decode large images tile by tile
     cpu_offload: bool = False  # keep models in RAM, move each to the GPU while it runs (accelerate)
+    # speed (generation/acceleration.py, generation/previews.py)
+    compile: bool = False  # torch.compile the UNet and the VAE decoder, warmed up at start per aspect preset
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
+    fuse_qkv: bool = True  # fused attention projections on CUDA (not with LoRA files, which need them apart)
+    torch_threads: int | None = Field(None, ge=1, le=256)  # CPU threads per worker; unset: cores / workers
+    preview_vae: str | None = None  # an AutoencoderTiny folder or hub id (e.g. madebyollin/taesd) for previews
+    preview_interval_s: float = Field(1.5, ge=0)  # at most one progress preview this often
 
     # ---- limits
     max_side: int = Field(1024, ge=8, le=4096)

@@ -33,6 +33,7 @@ def settings(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPat
         data_dir=tmp_path / "data",
         default_steps=2,
         batch_wait_ms=0,
+        preview_interval_s=0,  # tiny jobs take milliseconds: show their previews anyway
     )
 
 
@@ -41,6 +42,7 @@ async def app(settings):  # type: ignore[no-untyped-def]
     from chatcanvas.app import build_app
 
     ctx = await build_app(settings)
+    await ctx.engine.warm_up()  # the model loaded: no "warming up" note in the streams tests look at
     try:
         yield ctx
     finally:

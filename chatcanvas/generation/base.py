@@ -55,5 +55,12 @@ class Backend(ABC):
     def model_name(self) -> str:
         return self.name
 
+    async def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Load models now, off the event loop (the engine calls it once at start, before any job).
+
+        Constructing a backend must stay cheap (no model loading): requests are resolved with it,
+        and acknowledged, while this runs; their jobs wait in the queue until it returns.
+        """
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

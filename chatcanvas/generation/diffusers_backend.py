@@ -35,12 +35,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEMO_NAME = "chatcanvas-demo"
-PREVIEW_EVERY = 4
 
 
 def resolve_model_ref(ref: str) -> str:
     """A recipe's model name back to something loadable (the demo model has a short name)."""
     return str(DEMO_MODEL_DIR) if ref in (DEMO_NAME, "", "demo") else ref
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def model_display_name(ref: str) -> str:
@@ -91,6 +98,9 @@ class DiffusersBackend(Backend):
         self._native: int | None = (
             self.defaults.get("native_size") or _native_size_from_folder(self.ref) or native_size_of_file(self.ref)
         )
+        from chatcanvas.generation.previews import Previewer
+
+        self._previews = Previewer(settings)  # ---- progress previews (previews.py), prepared at load
 
     # ------------------------------------------------------------ model
 
@@ -151,6 +161,11 @@ class DiffusersBackend(Backend):
                 raise ModelLoadError(m.MODEL_OFFLINE.format(model=ref)) from exc
             raise ModelLoadError(m.MODEL_NOT_FOUND.format(model=ref, detail=text)) from exc
         pipe = apply_memory_options(pipe, self.settings, self.device())  # slicing, tiling, offload or .to()
+        # ---- speed: CPU threads; channels-last, fused q/k/v, torch.compile on CUDA (acceleration.py)
+        from chatcanvas.generation import acceleration
+
+        pipe = acceleration.apply(pipe, self.settings, self.device())
+        self._previews.prepare(pipe)
         pipe.set_progress_bar_config(disable=True)
         self._native = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
         self._pipes[Mode.TEXT2IMG] = pipe
@@ -169,6 +184,8 @@ class DiffusersBackend(Backend):
         return self._pipes[mode]
 
     def tokenizer(self) -> Any:
+        if self._tokenizer is None and _on_event_loop():  # never load it there: warm_up does, in a thread
+            return self._pipes[Mode.TEXT2IMG].tokenizer if Mode.TEXT2IMG in self._pipes else None
         if self._tokenizer is None:
             if Mode.TEXT2IMG in self._pipes:
                 self._tokenizer = self._pipes[Mode.TEXT2IMG].tokenizer
@@ -286,12 +303,14 @@ class DiffusersBackend(Backend):
         # steps done by earlier passes, and the hires pass's steps still to come
         progress = {"done": 0, "after": hires.steps_estimate(first, int(getattr(pipe.scheduler, "order", 1)))}
 
+        previews = self._previews.session()  # at most one every CHATCANVAS_PREVIEW_INTERVAL_S (previews.py)
+
         def step_end(p: Any, i: int, t: Any, kw: dict[str, Any]) -> dict[str, Any]:
             if on_step is not None:
                 n = int(getattr(p, "num_timesteps", steps) or steps)
                 preview = None
-                if (i + 1) % PREVIEW_EVERY == 0 and i + 1 < n:
-                    preview = self._preview(p, kw["latents"][:1])
+                if previews.due(i + 1, n):
+                    preview = previews.make(i + 1, kw["latents"], (w, h))
                 step, total = progress["done"] + i + 1, progress["done"] + n + progress["after"]
                 on_step(StepInfo(step=step, total=total, preview_png=preview))
             return kw
@@ -362,35 +381,22 @@ class DiffusersBackend(Backend):
             images.append(GeneratedImage(png=png_with_recipe(img, recipe), recipe=recipe, seconds=seconds))
         return images
 
-    def _preview(self, pipe: Any, latents: Any) -> bytes | None:
-        """A small preview of the current latents: the VAE for small images, else a linear guess."""
-        import torch
+    # ------------------------------------------------------------ warm-up (engine start)
 
-        try:
-            with torch.inference_mode():
-                if latents.shape[-1] <= 32:
-                    x = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample[0]
-                    rgb = ((x.clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0)
-                else:  # SD 1.x latent -> RGB approximation
-                    f = torch.tensor(
-                        [
-                            [0.298, 0.207, 0.208],
-                            [0.187, 0.286, 0.173],
-                            [-0.158, 0.189, 0.264],
-                            [-0.184, -0.271, -0.473],
-                        ],
-                        dtype=latents.dtype,
-                        device=latents.device,
-                    )
-                    rgb = ((latents[0].permute(1, 2, 0) @ f).clamp(-1, 1) + 1) * 127.5
-            im = Image.fromarray(rgb.to("cpu", torch.uint8).numpy())
-            im.thumbnail((128, 128))
-            buf = io.BytesIO()
-            im.save(buf, format="PNG")
-            return buf.getvalue()
-        except Exception:  # a preview is a nicety; never fail a job for it
-            log.debug("preview failed", exc_info=True)
-            return None
+    async def warm_up(self) -> None:
+        """Tokenizer, pipeline and (CHATCANVAS_COMPILE) compiled shapes, loaded in this backend's thread."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool, self._warm_up_sync)
+
+    def _warm_up_sync(self) -> None:
+        t0 = time.perf_counter()
+        self.tokenizer()  # first: the rewriter counts tokens with it while the weights load
+        pipe = self.load()
+        from chatcanvas.generation import acceleration
+
+        if self.settings.compile:
+            acceleration.warm_up_compiled(pipe, self.settings, self.native_size(), self.device())
+        log.info("%s warmed up in %.1fs", self.model_name, time.perf_counter() - t0)
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from chatcanvas import messages as m
@@ -64,6 +65,27 @@ class _Live:
         self.events.append(ev)
         self.changed.set()
         self.changed = asyncio.Event()
+
+
+_paused_gc = [0]
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while models load: importing torch and diffusers in a worker thread
+    makes millions of objects, and each full collection holds the GIL (the event loop) for a few hundred
+    ms. Afterwards what was loaded is frozen out of later collections, which stay short."""
+    was = gc.isenabled()
+    _paused_gc[0] += 1
+    if _paused_gc[0] == 1 and was:
+        gc.disable()
+    try:
+        yield
+    finally:
+        _paused_gc[0] -= 1
+        if _paused_gc[0] == 0 and was:
+            gc.freeze()
+            gc.enable()
 
 
 class Engine:
@@ -192,8 +214,9 @@ class Engine:
     async def _warm_up(self, name: str) -> None:
         t0 = time.perf_counter()
         try:
-            await self.ensure_backend(name)
-            await asyncio.gather(*(be.warm_up() for be in self._pools[name]))
+            with _collector_paused():
+                await self.ensure_backend(name)
+                await asyncio.gather(*(be.warm_up() for be in self._pools[name]))
         except Exception as exc:  # the first job reports it again, in words for its user
             self._warm[name] = "failed"
             log.warning("backend %s could not be loaded at start: %s", name, exc)
@@ -214,12 +237,12 @@ class Engine:
         self._accepting = True
         for name in list(self._pools):
             self._start_workers(name)
+        # First the model (its imports' long hold of the GIL then falls in start-up, not in serving),
+        # meanwhile the first request's caches; the pool itself before serving.
+        self._begin_warm_up(self.settings.backend)
         await asyncio.to_thread(self._run_warm_hooks)
-        try:
+        with contextlib.suppress(Exception):  # e.g. no API key: the warm-up logs it, every request says it
             await self.ensure_backend()
-            self._begin_warm_up(self.settings.backend)
-        except Exception as exc:  # e.g. no API key: every request says so, in words
-            log.warning("backend %s is not available: %s", self.settings.backend, exc)
         for rec in self.table.unfinished():
             if rec.status == JobStatus.RUNNING:
                 self.table.set_status(rec.id, JobStatus.QUEUED)

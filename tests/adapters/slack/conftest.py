@@ -75,6 +75,7 @@ async def running_server(settings: Any) -> AsyncIterator[SlackServer]:
     from chatcanvas.app import build_app as build_ctx
 
     ctx = await build_ctx(settings)
+    await ctx.engine.warm_up()  # the model loaded: no "warming up" note in the threads tests look at
     bolt, bridge = build_app(ctx.assistant, settings)
     runner, port = await start_http(bolt, "127.0.0.1", 0)
     async with aiohttp.ClientSession() as session:

@@ -63,6 +63,8 @@ async def running(settings: Settings, *, start_engine: bool = True) -> AsyncIter
     from chatcanvas.app import build_app
 
     ctx = await build_app(settings, start=start_engine)
+    if start_engine:
+        await ctx.engine.warm_up()  # the model loaded: no "warming up" note in the jobs tests look at
     try:
         app = create_app(ctx)
         async with serving(app) as (url, client):
@@ -79,7 +81,8 @@ def make_settings(
 
     def make(**over: Any) -> Settings:
         base: dict[str, Any] = dict(
-            model=str(tiny_model_dir), data_dir=tmp_path / "data", default_steps=2, batch_wait_ms=0
+            model=str(tiny_model_dir), data_dir=tmp_path / "data", default_steps=2, batch_wait_ms=0,
+            preview_interval_s=0,  # tiny jobs take milliseconds: show their previews anyway
         )
         base.update(over)
         return Settings(**base)
