@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from chatcanvas.types import GeneratedImage, ImageSpec
+from chatcanvas.types import GeneratedImage, ImageSpec, Mode
 
 
 class StepInfo(BaseModel):
@@ -64,3 +64,20 @@ class Backend(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
+
+
+class PipelineHost(Protocol):
+    """What the local backend's helper passes (upscale, outpaint) use of it, so they need not import it."""
+
+    name: ClassVar[str]
+    settings: Any
+    loras: Any
+
+    @property
+    def model_name(self) -> str: ...
+
+    def device(self) -> str: ...
+
+    def pipe_for(self, mode: Mode) -> Any: ...
+
+    def native_size(self) -> int: ...

@@ -26,7 +26,7 @@ from PIL import Image, ImageFilter
 
 from chatcanvas import messages as m
 from chatcanvas.errors import SpecError
-from chatcanvas.generation.base import StepCallback, StepInfo
+from chatcanvas.generation.base import PipelineHost, StepCallback, StepInfo
 from chatcanvas.generation.lora import lora_hashes
 from chatcanvas.generation.metadata import png_with_recipe
 from chatcanvas.generation.upscale import load_source, run_image_pass, sampler_name
@@ -34,7 +34,6 @@ from chatcanvas.types import GeneratedImage, ImageSpec, Limits, Margins, Mode, R
 
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
-    from chatcanvas.generation.diffusers_backend import DiffusersBackend
 
 Direction = Literal["left", "right", "up", "down"]
 ZOOMS = (1.5, 2.0)
@@ -245,7 +244,7 @@ def composite(generated: Image.Image, canvas: Canvas) -> Image.Image:
 
 
 def outpaint_specs(
-    backend: DiffusersBackend, specs: list[ImageSpec], on_step: StepCallback | None = None
+    backend: PipelineHost, specs: list[ImageSpec], on_step: StepCallback | None = None
 ) -> list[GeneratedImage]:
     """Run outpaint specs (``init_image`` + ``outpaint``) in the backend's worker thread."""
     settings = backend.settings

@@ -26,7 +26,7 @@ from PIL import Image
 
 from chatcanvas import messages as m
 from chatcanvas.errors import SpecError
-from chatcanvas.generation.base import StepCallback, StepInfo
+from chatcanvas.generation.base import PipelineHost, StepCallback, StepInfo
 from chatcanvas.generation.lora import lora_hashes, parse_loras
 from chatcanvas.generation.metadata import png_with_recipe
 from chatcanvas.generation.prompt_weighting import prompt_inputs
@@ -34,7 +34,6 @@ from chatcanvas.types import GeneratedImage, ImageSpec, Mode, Recipe
 
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
-    from chatcanvas.generation.diffusers_backend import DiffusersBackend
 
 LANCZOS = "Lanczos"
 MODEL_TILE = 256  # input pixels per side of one upscaler tile
@@ -129,7 +128,7 @@ def load_upscaler(path: Path, device: str) -> Any:
     return model
 
 
-def _upscaler_for(backend: DiffusersBackend, path: Path) -> Any:
+def _upscaler_for(backend: PipelineHost, path: Path) -> Any:
     cached = _MODELS.get(backend)
     if cached is not None and cached[0] == str(path):
         return cached[1]
@@ -209,7 +208,7 @@ def tile_layout(w: int, h: int, native: int) -> tuple[int, int, list[tuple[int, 
 
 
 def run_image_pass(
-    backend: DiffusersBackend,
+    backend: PipelineHost,
     mode: Mode,
     spec: ImageSpec,
     seed: int,
@@ -254,7 +253,7 @@ def run_image_pass(
 
 
 def refine(
-    backend: DiffusersBackend,
+    backend: PipelineHost,
     big: Image.Image,
     spec: ImageSpec,
     seed: int,
@@ -302,7 +301,7 @@ def sampler_name(pipe: Any) -> str:
         return type(pipe.scheduler).__name__
 
 
-def load_source(backend: DiffusersBackend, ref: str) -> Image.Image:
+def load_source(backend: PipelineHost, ref: str) -> Image.Image:
     from chatcanvas.store.db import read_image_ref
 
     with Image.open(io.BytesIO(read_image_ref(backend.settings.images_dir, ref))) as im:
@@ -310,7 +309,7 @@ def load_source(backend: DiffusersBackend, ref: str) -> Image.Image:
 
 
 def upscale_specs(
-    backend: DiffusersBackend, specs: list[ImageSpec], on_step: StepCallback | None = None
+    backend: PipelineHost, specs: list[ImageSpec], on_step: StepCallback | None = None
 ) -> list[GeneratedImage]:
     """Run upscale specs (``init_image`` + ``upscale_by``) in the backend's worker thread."""
     import time

@@ -151,10 +151,13 @@ def verify_image(data: bytes, settings: Settings | None = None) -> VerifyReport:
 
 def _png_recipe(data: bytes) -> dict[str, Any]:
     """The recipe from the PNG's ``chatcanvas`` text chunk (not signed: anyone could have written it)."""
-    from chatcanvas.generation.metadata import png_text
+    import io
+
+    from PIL import Image
 
     try:
-        raw = png_text(data).get("chatcanvas")
+        with Image.open(io.BytesIO(data)) as im:  # read here: the PNG writer (metadata.py) imports this package
+            raw = getattr(im, "text", {}).get("chatcanvas")
     except Exception:
         return {}
     if not raw:
