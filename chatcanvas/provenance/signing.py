@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import chatcanvas.provenance.credentials as credentials
 from chatcanvas import __version__
 from chatcanvas import messages as m
 from chatcanvas.errors import ChatcanvasError, ConfigError
 from chatcanvas.images import MIME_TYPES, sniff_format
-from chatcanvas.provenance import credentials
 from chatcanvas.provenance.watermark import METHOD, PAYLOAD
 from chatcanvas.types import Mode, Recipe
 
