@@ -168,7 +168,11 @@ class _Agent:
         except Exception as exc:
             if type(exc).__name__ == "GraphRecursionError":
                 return Outcome("", None if ctx.tool_calls else m.AGENT_NO_TOOL_CALL)
-            log.warning("LLM agent failed: %s: %s", type(exc).__name__, exc)
+            from chatcanvas.safety.redact import scrub
+
+            # an upstream error may quote the key ("Incorrect API key provided: sk-..."); a host's logs
+            # may have no redaction installed (a plugin in someone else's bot), so scrub here
+            log.warning("LLM agent failed: %s: %s", type(exc).__name__, scrub(str(exc), self.settings))
             return Outcome("", _reason(exc, self.settings))
         msgs = state.get("messages", [])
         final = next((x for x in reversed(msgs) if isinstance(x, AIMessage)), None)

@@ -118,16 +118,21 @@ def with_button(message: dict[str, Any], custom_id: str) -> dict[str, Any]:
     return {**message, "components": [row]}
 
 
-async def press(wire: Wire, custom_id: str) -> tuple[Any, list[Any]]:
-    _, token = wire.slash("imagine", {"prompt": "a red cap", "seed": 3})
-    await wire.wait_for(lambda r: r.is_original_edit(token) and any(True for _ in iter_png_files(r)), within=120)
+_RESULT: dict[str, dict[str, Any]] = {}
+
+
+async def press(wire: Wire, custom_id: str, within: float = DEADLINE_S) -> tuple[Any, list[Any]]:
+    if "message" not in _RESULT:  # one real result message whose buttons the cases replace
+        _, token = wire.slash("imagine", {"prompt": "a red cap", "seed": 3})
+        await wire.wait_for(lambda r: r.is_original_edit(token) and any(True for _ in iter_png_files(r)), within=120)
+        _RESULT["message"] = wire.fake.original(token)
     n = len(wire.fake.requests)
-    biid, _ = wire.button(custom_id, message=with_button(wire.fake.original(token), custom_id))
+    biid, _ = wire.button(custom_id, message=with_button(_RESULT["message"], custom_id))
     try:
-        (ack,) = await wire.wait_for(lambda r: r.is_callback(biid), within=DEADLINE_S)
+        (ack,) = await wire.wait_for(lambda r: r.is_callback(biid), within=within)
     except TimeoutError:
         ack = None
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.2)
     later = wire.fake.requests[n:]
     shown = " ".join(r.content for r in later)
     no_traceback(shown)
@@ -142,7 +147,7 @@ async def press(wire: Wire, custom_id: str) -> tuple[Any, list[Any]]:
     ids=["vary-traversal", "upscale-abs", "recipe-encoded", "reroll-upload-id"],
 )
 async def test_buttons_whose_id_is_a_path_match_no_handler(wire: Wire, custom_id: str) -> None:
-    ack, later = await press(wire, custom_id)
+    ack, later = await press(wire, custom_id, within=1.0)
     assert ack is None and later == []  # not ours: never dispatched, nothing read, nothing said
     await still_works(wire)
 
