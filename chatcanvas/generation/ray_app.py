@@ -23,6 +23,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -85,6 +86,7 @@ class WorkerOptions(BaseModel):
             min_replicas=settings.ray_min_replicas,
             max_replicas=max(settings.ray_max_replicas, settings.ray_min_replicas, 1),
             gpus_per_replica=settings.ray_gpus_per_replica if gpus_per_replica is None else gpus_per_replica,
+            cpus_per_replica=1.0,
             max_batch=max_batch or settings.ray_max_batch,
             batch_wait_s=settings.ray_batch_wait_s,
         )
@@ -112,12 +114,13 @@ class ImageWorker:
         self.options = WorkerOptions.model_validate(options)
         self._tmp = tempfile.mkdtemp(prefix="chatcanvas-replica-")
         # provenance off here: the bot marks and signs what it receives (ray_backend.py)
-        self.settings = Settings(**self.options.settings, data_dir=self._tmp, provenance=False)
+        self.settings = Settings(**self.options.settings, data_dir=Path(self._tmp), provenance=False)
         provenance.configure(self.settings)
         self.backend = DiffusersBackend(self.settings)
         self.backend.load()  # once per replica
-        self._batched.set_max_batch_size(self.options.max_batch)
-        self._batched.set_batch_wait_timeout_s(self.options.batch_wait_s)
+        batched: Any = self._batched  # type: ignore[misc]  # the size and the wait come from the options, per replica
+        batched.set_max_batch_size(self.options.max_batch)
+        batched.set_batch_wait_timeout_s(self.options.batch_wait_s)
         try:
             self.replica = serve.get_replica_context().replica_id.unique_id
         except Exception:  # outside Serve (a unit test)
@@ -140,7 +143,8 @@ class ImageWorker:
 
     async def generate(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """One request: ``{"specs": [...], "images": {id: png}}``; a stream of started/step/done/error."""
-        async for messages in self._batched(request):
+        batched: Any = self._batched  # type: ignore[misc]
+        async for messages in batched(request):
             for msg in messages:
                 yield msg
 
@@ -177,9 +181,9 @@ class ImageWorker:
 
         loop = asyncio.get_running_loop()
         for group in self._groups(requests):
-            for i in group:
-                q.put_nowait((i, {"kind": "started", **self.where}))
             specs = [s for i in group for s in requests[i]]
+            for i in group:  # "batch": how many specs share this pipeline call
+                q.put_nowait((i, {"kind": "started", "batch": len(specs), **self.where}))
 
             def on_step(info: StepInfo, group: list[int] = group) -> None:  # the backend's worker thread
                 msg = {"kind": "step", "step": info.step, "total": info.total, "preview": info.preview_png}
@@ -212,8 +216,9 @@ class ImageWorker:
                 q.put_nowait((i, {"kind": "done", "images": out}))
         q.put_nowait(None)
 
-    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.02)
-    async def _batched(self, batch: list[dict[str, Any]]) -> AsyncIterator[list[Any]]:
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.02)  # type: ignore[arg-type, misc]
+    async def _batched(self, batch: list[dict[str, Any]]) -> AsyncIterator[list[Any]]:  # type: ignore[misc]
+        """The requests ``@serve.batch`` gathered: one list per yield, a slot per request."""
         n = len(batch)
         requests: list[list[ImageSpec]] = []
         for req in batch:
@@ -262,7 +267,8 @@ def application(options: WorkerOptions) -> Any:
             "initial_replicas": options.initial_replicas,
             "target_ongoing_requests": max(1, options.max_batch),
         }
-    return serve.deployment(ImageWorker).options(**deployment_options).bind(options.model_dump(mode="json"))
+    deployment: Any = serve.deployment(ImageWorker)
+    return deployment.options(**deployment_options).bind(options.model_dump(mode="json"))
 
 
 def app_builder(args: dict[str, str]) -> Any:

@@ -82,6 +82,7 @@ class RayBackend(Backend):
         self._link: Link | None = None
         self._closed = False
         self.served: Counter[str] = Counter()  # images made per replica id
+        self.batch_sizes: Counter[int] = Counter()  # specs per pipeline call on the replicas -> calls seen
         self.running: dict[int, Message] = {}  # request id -> the replica it runs on (its "started" message)
         self._down_logged = False
 
@@ -240,6 +241,7 @@ class RayBackend(Backend):
                 kind = msg.get("kind")
                 if kind == "started":
                     self.running[rid] = msg
+                    self.batch_sizes[int(msg.get("batch", 1))] += 1
                 elif kind == "step":
                     if on_step is not None:
                         on_step(StepInfo(step=msg["step"], total=msg["total"], preview_png=msg.get("preview")))

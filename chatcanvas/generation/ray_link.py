@@ -363,7 +363,11 @@ async def _serve(conn: Connection, sender: _Sender, app: str) -> None:
                 task.cancel()
             continue
         task = tasks[rid] = asyncio.create_task(calls.run(msg))
-        task.add_done_callback(lambda _t, rid=rid: tasks.pop(rid, None))
+
+        def forget(_task: asyncio.Task[None], rid: int = rid) -> None:
+            tasks.pop(rid, None)
+
+        task.add_done_callback(forget)
     for task in tasks.values():
         task.cancel()
 

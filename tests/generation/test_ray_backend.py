@@ -145,9 +145,13 @@ async def test_jobs_from_many_users_spread_over_both_replicas(cluster: str, tiny
         assert all(isinstance(r[-1], Images) for r in results)
         assert len(bot.backend.served) == 2, bot.backend.served  # both replicas made images
         assert sum(bot.backend.served.values()) == len(colours)
+        # requests that met on a replica ran together: one pipeline call for several engine batches
+        assert max(bot.backend.batch_sizes) > 1, bot.backend.batch_sizes
 
 
-async def test_model_named_by_the_deployment_when_the_bot_cannot_read_it(cluster: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+async def test_model_named_by_the_deployment_when_the_bot_cannot_read_it(
+    cluster: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
     """A model that exists only where the workers run (a hub id, a path on the GPU box)."""
     be = RayBackend(bot_settings(tmp_path, "acme/only-on-the-gpu-box", cluster))
     try:
@@ -246,3 +250,27 @@ def test_progress_of_a_waiting_batch_lets_the_engine_stop_it(tmp_path: Path) -> 
 
     asyncio.run(go())
     assert calls and calls[0].step == 0
+
+
+def test_kuberay_example_names_the_application_chatcanvas_workers_deploys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/ray_service.yaml is a valid Serve config whose builder makes GPU replicas, autoscaled."""
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    from chatcanvas.generation import ray_app
+
+    doc = yaml.safe_load((Path(__file__).parents[2] / "examples" / "ray_service.yaml").read_text())
+    assert doc["kind"] == "RayService"
+    config = ServeDeploySchema.model_validate(yaml.safe_load(doc["spec"]["serveConfigV2"]))
+    app_cfg = config.applications[0]
+    module, _, builder = app_cfg.import_path.partition(":")
+    assert module == ray_app.__name__
+    for key, value in app_cfg.runtime_env["env_vars"].items():
+        monkeypatch.setenv(key, value)
+    app = getattr(ray_app, builder)(app_cfg.args)
+    deployment = app._bound_deployment
+    assert deployment.ray_actor_options["num_gpus"] == 1
+    auto = deployment._deployment_config.autoscaling_config
+    assert (auto.min_replicas, auto.max_replicas) == (1, 4)
+    options = deployment.init_args[0]
+    assert options["settings"]["model"] == "stabilityai/sd-turbo" and options["max_batch"] == 4
