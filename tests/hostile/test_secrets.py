@@ -24,7 +24,14 @@ from tests.adapters.slack.conftest import SlackServer
 from tests.adapters.web.conftest import Server, running
 from tests.fakes.openai_server import FakeOpenAI, Fault, text, tool_call
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.fakes.slack_requests import block_actions, event_callback, form_body, form_headers, mention_event, slash_command
+from tests.fakes.slack_requests import (
+    block_actions,
+    event_callback,
+    form_body,
+    form_headers,
+    mention_event,
+    slash_command,
+)
 from tests.hostile.conftest import hostile_settings, product_photo
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -52,7 +59,8 @@ class Scene:
 
     async def http(self, method: str, path: str, **kw: Any) -> httpx.Response:
         resp = await self.web.client.request(method, path, **kw)
-        self.answers.append(f"{resp.status_code} {dict(resp.headers)} {resp.text if 'image/png' not in resp.headers.get('content-type', '') else ''}")
+        png = "image/png" in resp.headers.get("content-type", "")
+        self.answers.append(f"{resp.status_code} {dict(resp.headers)} {'' if png else resp.text}")
         return resp
 
     async def events(self, job: str, **kw: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -197,7 +205,8 @@ async def test_full_scenario_leaves_no_secret_anywhere(scene: Scene, caplog: pyt
     o, api = scene.openai, scene.slack_api
     # -- web: without a key, with a wrong one, with the key through the agent, the session cookie
     assert (await scene.http("POST", "/v1/generations", json={"text": "a mug"})).status_code == 401
-    assert (await scene.http("POST", "/v1/generations", json={"text": "a mug"}, headers={"Authorization": "Bearer sk-wrong"})).status_code == 401
+    wrong = {"Authorization": "Bearer sk-wrong"}
+    assert (await scene.http("POST", "/v1/generations", json={"text": "a mug"}, headers=wrong)).status_code == 401
     url = await web_image(scene)
     session = await scene.http("POST", "/v1/session", headers=AUTH)
     assert session.status_code == 204 and API_KEY not in session.headers["set-cookie"]
@@ -217,10 +226,16 @@ async def test_full_scenario_leaves_no_secret_anywhere(scene: Scene, caplog: pyt
     # refusals: blocked term, moderation, image ref, a flood of bad bodies
     assert (await scene.http("POST", "/v1/generations", json={"prompt": "a zorblax mug"}, headers=AUTH)).status_code == 422
     assert (await scene.http("POST", "/v1/generations", json={"prompt": "an axe on a mug"}, headers=AUTH)).status_code == 422
-    assert (await scene.http("POST", "/v1/generations", json={"prompt": "a mug", "init_image": "/etc/passwd"}, headers=AUTH)).status_code == 422
-    assert (await scene.http("POST", "/v1/generations", content=b"\xff" * 100, headers={**AUTH, "content-type": "application/json"})).status_code in (400, 422)
+    path_ref = {"prompt": "a mug", "init_image": "/etc/passwd"}
+    assert (await scene.http("POST", "/v1/generations", json=path_ref, headers=AUTH)).status_code == 422
+    binary = {**AUTH, "content-type": "application/json"}
+    assert (await scene.http("POST", "/v1/generations", content=b"\xff" * 100, headers=binary)).status_code in (400, 422)
     var = await scene.http(
-        "POST", "/v1/variations", files={"image": ("mug.png", product_photo(), "image/png")}, data={"variations": "navy"}, headers=AUTH
+        "POST",
+        "/v1/variations",
+        files={"image": ("mug.png", product_photo(), "image/png")},
+        data={"variations": "navy"},
+        headers=AUTH,
     )
     assert var.status_code in (200, 202), var.text
     await scene.events(var.json()["id"], headers=AUTH)
@@ -242,7 +257,8 @@ async def test_full_scenario_leaves_no_secret_anywhere(scene: Scene, caplog: pyt
     zb = form_body(slash_command("a zorblax"))
     assert await scene.slack_post(zb, signed(zb)) == 200
     await scene.slack.bridge.drain(within=60)
-    vals = [el["value"] for c in api.calls_to("chat.postMessage") for b in _blocks(c.params) for el in b.get("elements", []) if "value" in el]
+    posts = api.calls_to("chat.postMessage")
+    vals = [el["value"] for c in posts for b in _blocks(c.params) for el in b.get("elements", []) if "value" in el]
     if vals:
         press = block_actions("chatcanvas_recipe", vals[0])
         from tests.fakes.slack_requests import actions_body
@@ -263,7 +279,9 @@ async def test_full_scenario_leaves_no_secret_anywhere(scene: Scene, caplog: pyt
     pngs = [k for k in haystacks if k.endswith(".png")]
     assert any("chatcanvas.db" in k for k in haystacks) and pngs and scene.log_file.stat().st_size > 0
     haystacks["caplog"] = "\n".join(
-        f"{r.name} {r.getMessage()} {r.exc_text or ''} {r.args!r}" for r in caplog.records if not ours(f"{r.levelname} {r.name} {r.getMessage()}", scene)
+        f"{r.name} {r.getMessage()} {r.exc_text or ''} {r.args!r}"
+        for r in caplog.records
+        if not ours(f"{r.levelname} {r.name} {r.getMessage()}", scene)
     )
     haystacks["http answers"] = "\n".join(scene.answers)
     haystacks["slack messages"] = "\n".join(json.dumps(c.params, default=str) for c in api.calls)

@@ -97,7 +97,9 @@ async def still_works(w: World, user: str = USER) -> None:
     """The next ordinary request from the same caller is accepted; its image is checked at the end
     of the module (``test_every_follow_up_request_made_its_image``), so the cases do not wait on it."""
     r = await w.srv.client.post(
-        "/v1/generations", json={"prompt": "a small blue mug on a desk", "seed": next(_seeds)}, headers={"x-chatcanvas-user": user}
+        "/v1/generations",
+        json={"prompt": "a small blue mug on a desk", "seed": next(_seeds)},
+        headers={"x-chatcanvas-user": user},
     )
     assert r.status_code in (200, 202), r.text
     w.follow_ups.append(r.json()["id"])
@@ -169,7 +171,7 @@ BODIES: list[tuple[str, Any, int, str, str | None]] = [
     ("blocked-greek", {"text": "a z\u03bfrbl\u03b1x on a mug"}, 422, "blocked term #1", "blocked_terms#1"),
     ("blocked-digits", {"prompt": "a z0rbl4x on a mug"}, 422, "blocked term #1", "blocked_terms#1"),
     ("blocked-spelled", {"prompt": "a z.o.r.b.l.a.x on a mug"}, 422, "blocked term #1", "blocked_terms#1"),
-    ("blocked-fullwidth", {"prompt": "a \uff5a\uff4f\uff52\uff42\uff4c\uff41\uff58 on a mug"}, 422, "blocked term #1", "blocked_terms#1"),
+    ("blocked-fullwidth", {"prompt": "a \uff5a\uff4f\uff52\uff42\uff4c\uff41\uff58 mug"}, 422, "term #1", "blocked_terms#1"),
     ("moderation-violence", {"prompt": "a man swinging an axe at a mug"}, 422, "violence", "moderation:violence"),
     ("moderation-violence-text", {"text": "a machete next to our tote"}, 422, "violence", "moderation:violence"),
 ]
