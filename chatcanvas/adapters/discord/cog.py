@@ -40,9 +40,15 @@ BackendName = Literal["local", "openai"]
 PLATFORM = "discord"
 
 
-def who_of(user: discord.abc.User, guild_id: int | None) -> UserRef:
-    """The user; members with Manage Server are admins for the policy (every configured backend)."""
-    perms = getattr(user, "guild_permissions", None)
+def who_of(
+    user: discord.abc.User, guild_id: int | None, permissions: discord.Permissions | None = None
+) -> UserRef:
+    """The user; members with Manage Server are admins for the policy (every configured backend).
+
+    ``permissions``: an interaction's resolved permissions of the member in that channel, which
+    Discord sends with it (cached roles may not know them); else the member's guild permissions.
+    """
+    perms = permissions if permissions is not None else getattr(user, "guild_permissions", None)
     admin = bool(guild_id and perms is not None and perms.manage_guild)
     return UserRef(platform=PLATFORM, user=str(user.id), server=str(guild_id or ""), admin=admin)
 
@@ -127,7 +133,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
 
     def _refusal(self, interaction: discord.Interaction[Any]) -> str | None:
         """The policy's who/where rules, before anything is acknowledged (so the answer is ephemeral)."""
-        who = who_of(interaction.user, interaction.guild_id)
+        who = who_of(interaction.user, interaction.guild_id, interaction.permissions)
         refused = self.assistant.precheck(who, place_of(interaction.channel))
         return refused.reason if refused is not None else None
 
@@ -224,7 +230,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
             await self._refuse_now(interaction, why)
             return
         await interaction.response.defer(thinking=True)
-        who = who_of(interaction.user, interaction.guild_id)
+        who = who_of(interaction.user, interaction.guild_id, interaction.permissions)
         try:
             prefs = await asyncio.to_thread(self.prefs.get, who.user)
             spec = self._spec(
@@ -324,7 +330,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
                 m.BACKEND_UNAVAILABLE.format(detail=exc), delivered=False
             )
             return
-        who = who_of(interaction.user, interaction.guild_id)
+        who = who_of(interaction.user, interaction.guild_id, interaction.permissions)
         events = self.assistant.vary_product(data, variations, who, place_of(interaction.channel), mask=mask_data)
         await self._run(interaction, events)
 
@@ -437,7 +443,7 @@ class ChatcanvasCog(commands.Cog, name=COG_NAME):
             await self._refuse_now(interaction, why)
             return
         await interaction.response.defer(thinking=True)
-        who = who_of(interaction.user, interaction.guild_id)
+        who = who_of(interaction.user, interaction.guild_id, interaction.permissions)
         where = place_of(interaction.channel)
         if action == "r":
             events = self.assistant.reroll(image_id, who, where)

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TERMINAL_EVENTS = ("done", "failed", "cancelled")
+# refusals for asking too much or too often: HTTP 429 (the rest, a request refused as such: 422)
+_TOO_MANY = {"user_queue", "server_queue", "queue_full", "user_rate", "server_rate", "api_key_quota", "spending",
+             "cooldown", "gpu_seconds"}  # fmt: skip
 _FINISHED_ENGINE = ("done", "failed", "cancelled")
 
 
@@ -206,7 +209,8 @@ class WebJob:
         elif isinstance(ev, Refused):
             self.errors.append(ev.reason)
             if not self.job_ids:
-                self.problem = (429 if ev.retry_after is not None else 422, ev.reason, ev.retry_after)
+                busy = ev.retry_after is not None or ev.rule in _TOO_MANY
+                self.problem = (429 if busy else 422, ev.reason, ev.retry_after)
                 self.rule = ev.rule
             self._emit("refused", {"reason": ev.reason, "rule": ev.rule, "retry_after": ev.retry_after})
             self.decided.set()
