@@ -165,11 +165,11 @@ Row = tuple[str, float, float, int]  # name, colour adherence, product adherence
 
 
 def run_adherence(
-    pipe: Any, steps: int, guidance: float, seeds_per: int, batch: int
+    pipe: Any, steps: int, guidance: float, seeds_per: int, batch: int, colors: list[str]
 ) -> tuple[float, float, int, list[Row], list[Row]]:
     """Overall colour and product adherence, n, and rows per colour and per product."""
     jobs: list[tuple[str, str, str, int]] = []
-    for c in COLORS:
+    for c in colors:
         for p in PRODUCTS:
             words = PRODUCT_WORDS[p]
             for k in range(seeds_per):
@@ -196,7 +196,7 @@ def run_adherence(
     print(f"\ngenerated {len(images)} images in {gen_s:.0f}s ({steps} steps, guidance {guidance})")
     by_color: list[Row] = []
     by_product: list[Row] = []
-    for key, names, rows in ((0, list(COLORS), by_color), (1, list(PRODUCTS), by_product)):
+    for key, names, rows in ((0, colors, by_color), (1, list(PRODUCTS), by_product)):
         for name in names:
             m = np.array([j[key] == name for j in jobs])
             rows.append((name, float(col_ok[m].mean()), float(prod_ok[m].mean()), int(m.sum())))
@@ -209,7 +209,7 @@ def run_adherence(
     if wrong:
         print("colour misses (asked -> scored): " + ", ".join(f"{a}->{b}" for a, b in wrong))
     per_row = len(PRODUCTS) * seeds_per
-    grid = Image.new("RGB", (64 * per_row, 64 * len(COLORS)), "white")
+    grid = Image.new("RGB", (64 * per_row, 64 * len(colors)), "white")
     for i, im in enumerate(images):
         grid.paste(im, (64 * (i % per_row), 64 * (i // per_row)))
     grid.save("/tmp/adherence_grid.png")
@@ -252,6 +252,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="default: chatcanvas.json's default_steps")
     ap.add_argument("--guidance", type=float, default=None)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--colors", default="", help="comma-separated subset of the colours (default: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--median-latency", action="store_true", help="only time one image, median of 10")
     ap.add_argument("--results", type=Path, default=None, help="append a section to this markdown file")
@@ -268,14 +269,20 @@ def main() -> None:
     if args.median_latency:
         print(f"latency_median_s={lat:.3f}")
         return
-    color, product, n, by_color, by_product = run_adherence(pipe, steps, guidance, args.seeds, args.batch)
+    colors = args.colors.split(",") if args.colors else list(COLORS)
+    unknown = [c for c in colors if c not in COLORS]
+    if unknown:
+        raise SystemExit(f"unknown colour(s) {', '.join(unknown)}; choose from {', '.join(COLORS)}")
+    color, product, n, by_color, by_product = run_adherence(
+        pipe, steps, guidance, args.seeds, args.batch, colors
+    )
     if args.results is not None:
         rel = os.path.relpath(args.model, ROOT)
         section = (
             f"\n## Demo model adherence ({datetime.date.today().isoformat()})\n\n"
             f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}\n"
             f"- machine: {machine()}\n"
-            f"- model: `{rel}` ({steps} steps, guidance {guidance})\n"
+            f"- model: `{rel}` ({steps} steps, guidance {guidance}), {len(colors)} colours x {len(PRODUCTS)} products\n"
             f"- colour adherence: **{color:.2f}**, product adherence: **{product:.2f}**, n={n}\n"
             f"- median latency, one 64x64 image: **{lat:.3f} s**\n\n"
             "| colour | colour adherence | product adherence | n |\n|---|---|---|---|\n"
@@ -283,7 +290,7 @@ def main() -> None:
             + "\n| product | colour adherence | product adherence | n |\n|---|---|---|---|\n"
             + "".join(f"| {c} | {a:.2f} | {b:.2f} | {k} |\n" for c, a, b, k in by_product)
             + "\nReproduce:\n\n```\n"
-            f"python bench/adherence.py --model {rel}\n"
+            f"python bench/adherence.py --model {rel}{f' --colors {args.colors}' if args.colors else ''}\n"
             f"python bench/adherence.py --model {rel} --median-latency\n```\n"
         )
         if not args.results.exists():

@@ -7,14 +7,26 @@ CLIPTokenizer with its own word-level BPE vocabulary, and a DPM-Solver++ schedul
 
     python scripts/train_demo_model.py --minutes 72 --out chatcanvas/generation/demo/model   # CPU
 
-To teach an existing checkpoint new colours (or products) instead of starting over, fine-tune
-it: ``--init-from DIR`` loads its tokenizer, text encoder, UNet and VAE (the VAE is kept as it
-is when ``--vae-fraction 0``) and trains on the current ``draw.py`` data set:
+To teach an existing checkpoint new colours instead of starting over, fine-tune it:
+``--init-from DIR`` loads its tokenizer (every caption word must already be a token), text
+encoder, UNet and VAE, and trains on the ``draw.py`` data set (``--colors`` picks a subset);
+colours the checkpoint did not know are drawn ``--new-weight`` times as often. The VAE is
+kept (``--vae-fraction 0``), or only its decoder trained (``--vae-decoder-only``: the latent
+space the UNet knows stays put), or all of it, its known colours' latents held near the old
+ones (``--anchor``). The bundled 10-colour checkpoint is the 8-colour one fine-tuned on the
+shared 2-core CPU (nice 19, one thread) in 52.7 minutes (VAE decoder 185 steps, UNet 926):
 
-    python scripts/train_demo_model.py --init-from chatcanvas/generation/demo/model --vae-fraction 0 \
-        --minutes 80 --lr 4e-4 --threads 1 --workers 2
+    python scripts/train_demo_model.py --init-from chatcanvas/generation/demo/model \
+        --colors red,orange,yellow,green,blue,purple,pink,black,white,maroon --minutes 53 \
+        --vae-fraction 0.17 --vae-decoder-only --per-combo 50 --vae-batch 16 --vae-lr 8e-4 \
+        --lr 5e-4 --threads 1 --workers 2 --eval-every 300 --new-weight 2
 
-The bundled checkpoint was made on one GPU in 6.3 minutes (VAE 1,587 steps, UNet 3,314 steps):
+The old encoder gives grey, brown, beige, navy, teal and olive (nearly) the latent code of an
+old colour (brown that of red, navy and teal that of purple, beige that of pink), so those
+need the whole VAE retrained, and then the UNet: a from-scratch run, or ``--init-from``
+without ``--vae-decoder-only`` with a long VAE phase.
+
+An earlier 8-colour checkpoint was made on one GPU in 6.3 minutes (VAE 1,587 steps, UNet 3,314 steps):
 
     python scripts/train_demo_model.py --device cuda --workers 14 --minutes 7.0 --per-combo 250 \
         --batch 128 --vae-batch 64 --lr 1e-3 --eval-every 1000
@@ -264,6 +276,25 @@ def draw_dataset(n_per: int, seed: int, workers: int = 1) -> tuple[torch.Tensor,
     return x, torch.tensor([j[2] for j in jobs]), torch.tensor([j[3] for j in jobs])
 
 
+def cached_dataset(
+    work: Path, n_per: int, seed: int, workers: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``draw_dataset``, kept in ``work`` so that a second run with the same data skips drawing."""
+    import hashlib
+
+    key = hashlib.sha256((ROOT / _DRAW_PY).read_bytes()).hexdigest()[:12]
+    f = work / f"data_{n_per}_{seed}_{key}.pt"
+    if f.exists():
+        x, p, c = torch.load(f)
+        return x, p, c
+    data = draw_dataset(n_per, seed, workers)
+    torch.save(data, f)
+    return data
+
+
+_DRAW_PY = Path("chatcanvas/generation/demo/draw.py")
+
+
 def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float() / 127.5 - 1.0
 
@@ -294,17 +325,34 @@ def train_vae(
     base_lr: float = 1.5e-3,
     weights: torch.Tensor | None = None,
     anchor: tuple[torch.Tensor, torch.Tensor, float] | None = None,
+    probe: tuple[torch.Tensor, float] | None = None,
+    decoder_only: bool = False,
 ) -> None:
     """Train the VAE for ``seconds``, drawing images with ``weights`` (default: uniformly).
 
     ``anchor`` = (latent means of a reference encoder for every image, which images to
     hold, weight): those images keep their latents near the reference, so a UNet trained
     on the reference latents still fits them while the other images may move elsewhere.
+    ``probe`` = (colour index of every image, weight): a small classifier reads the colour
+    from each foreground latent pixel, which makes the encoder give every colour its own
+    latent code quickly (a VAE trained on fewer colours may share one code between two).
+    ``decoder_only`` keeps the encoder, so the latent space a UNet learned stays the same.
     """
     dev = x.device
     g = torch.Generator().manual_seed(seed)
     gd = torch.Generator(device=dev).manual_seed(seed)
-    opt = torch.optim.AdamW(vae.parameters(), lr=base_lr, weight_decay=0.0)
+    trained = (
+        list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+        if decoder_only
+        else list(vae.parameters())
+    )
+    head: torch.nn.Module | None = None
+    if probe is not None:
+        head = torch.nn.Sequential(
+            torch.nn.Linear(4, 64), torch.nn.SiLU(), torch.nn.Linear(64, int(probe[0].max()) + 1)
+        ).to(dev)
+        trained += list(head.parameters())
+    opt = torch.optim.AdamW(trained, lr=base_lr, weight_decay=0.0)
     vae.train()
     start = time.time()
     step = 0
@@ -319,8 +367,9 @@ def train_vae(
             idx = torch.multinomial(weights, bs, replacement=True, generator=g)
         idx = idx.to(dev)
         xb = to_float(x[idx])
-        post = vae.encode(xb).latent_dist
-        z = post.sample(generator=gd)
+        with torch.set_grad_enabled(not decoder_only):
+            post = vae.encode(xb).latent_dist
+            z = post.sample(generator=gd)
         rec = vae.decode(z).sample
         fg = ((1.0 - xb.min(dim=1, keepdim=True).values) > 0.1).float()
         w = 1.0 + 4.0 * fg
@@ -328,6 +377,14 @@ def train_vae(
         kl = post.kl().mean() / (16 * 16 * 4)
         loss = loss_rec + 1e-4 * kl
         loss_anchor = torch.zeros((), device=dev)
+        loss_probe = torch.zeros((), device=dev)
+        if probe is not None and head is not None:
+            fg_lat = F.avg_pool2d(fg, 4)[:, 0] > 0.75  # latent pixels well inside the product
+            if bool(fg_lat.any()):
+                feats = post.mean.permute(0, 2, 3, 1)[fg_lat]
+                target = probe[0][idx][:, None, None].expand_as(fg_lat)[fg_lat]
+                loss_probe = F.cross_entropy(head(feats), target)
+                loss = loss + probe[1] * loss_probe
         if anchor is not None:
             ref_mu, held, anchor_w = anchor
             h = held[idx]
@@ -336,13 +393,13 @@ def train_vae(
                 loss = loss + anchor_w * loss_anchor
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         step += 1
         if step % _log_every(step) == 0:
             log(
                 f"vae step {step} loss {loss_rec.item():.4f} kl {kl.item():.3f} "
-                f"anchor {loss_anchor.item():.4f} lr {lr:.2e}"
+                f"anchor {loss_anchor.item():.4f} probe {loss_probe.item():.3f} lr {lr:.2e}"
             )
         if step % (200 if dev.type == "cpu" else 2000) == 0:
             vae_report(vae, *val)
@@ -363,7 +420,8 @@ def vae_report(vae: Any, x_val: torch.Tensor, col_val: torch.Tensor | None = Non
     log(f"vae held-out: fg mean abs err {err:.1f}/255, dominant colour kept {same:.3f} (n={len(a)})")
     if col_val is not None:
         names = list(COLORS)
-        per = {names[c]: float(kept[col_val.cpu().numpy() == c].mean()) for c in range(len(names))}
+        cv = col_val.cpu().numpy()
+        per = {names[c]: float(kept[cv == c].mean()) for c in range(len(names)) if (cv == c).any()}
         log("vae colour kept per colour: " + ", ".join(f"{k} {v:.2f}" for k, v in per.items()))
     return same
 
@@ -387,10 +445,12 @@ def make_pipeline(vae: Any, te: Any, tok: Any, unet: Any, sched: Any) -> Any:
 
 
 @torch.no_grad()
-def eval_adherence(pipe: Any, step: int, steps: int, guidance: float, png: Path | None) -> float:
+def eval_adherence(
+    pipe: Any, step: int, steps: int, guidance: float, png: Path | None, colors: list[str]
+) -> float:
     prods = ["mug", "t-shirt", "sneaker", "cap", "tote bag"]
     prompts, want = [], []
-    for i, c in enumerate(COLORS):
+    for i, c in enumerate(colors):
         for k in range(2):
             p = prods[(i + k * 3) % len(prods)]
             prompts.append(f"a {c} {p}" if k == 0 else f"a photo of a {c} {p} on white")
@@ -407,7 +467,7 @@ def eval_adherence(pipe: Any, step: int, steps: int, guidance: float, png: Path 
     if png is not None:
         from PIL import Image
 
-        grid = Image.new("RGB", (64 * len(COLORS), 64 * 2), "white")
+        grid = Image.new("RGB", (64 * len(colors), 64 * 2), "white")
         for j, im in enumerate(imgs):
             grid.paste(im, (64 * (j // 2), 64 * (j % 2)))
         grid.save(png)
@@ -448,6 +508,15 @@ def main() -> None:
     ap.add_argument(
         "--anchor", type=float, default=0.05, help="with --init-from: weight holding known colours' latents"
     )
+    ap.add_argument(
+        "--probe", type=float, default=0.0, help="weight of the VAE's latent colour classifier (0: none)"
+    )
+    ap.add_argument(
+        "--vae-decoder-only", action="store_true", help="train only the VAE's decoder (keeps the latent space)"
+    )
+    ap.add_argument(
+        "--colors", default="", help="comma-separated subset of draw.COLORS to train on (default: all)"
+    )
     ap.add_argument("--lr", type=float, default=8e-4)
     ap.add_argument("--text-dim", type=int, default=128)
     ap.add_argument("--eval-every", type=int, default=300)
@@ -473,8 +542,17 @@ def main() -> None:
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    x, prod_idx, col_idx = draw_dataset(args.per_combo, args.seed, args.workers)
-    x_val, _, col_val = draw_dataset(3, args.seed + 1000, args.workers)
+    x, prod_idx, col_idx = cached_dataset(args.work, args.per_combo, args.seed, args.workers)
+    x_val, _, col_val = cached_dataset(args.work, 3, args.seed + 1000, args.workers)
+    colors = args.colors.split(",") if args.colors else list(COLORS)
+    if unknown := [c for c in colors if c not in COLORS]:
+        raise SystemExit(f"unknown colour(s) {', '.join(unknown)}; choose from {', '.join(COLORS)}")
+    if len(colors) < len(COLORS):
+        keep = torch.tensor([list(COLORS).index(c) for c in colors])
+        sel, sel_val = torch.isin(col_idx, keep), torch.isin(col_val, keep)
+        x, prod_idx, col_idx = x[sel], prod_idx[sel], col_idx[sel]
+        x_val, col_val = x_val[sel_val], col_val[sel_val]
+        log(f"training on {len(colors)} colours: {', '.join(colors)}")
     x, x_val = x.to(dev), x_val.to(dev)
     log(f"drew {len(x)} train + {len(x_val)} held-out images in {time.time() - t0:.0f}s")
 
@@ -505,10 +583,10 @@ def main() -> None:
         known = set(json.loads((init / "chatcanvas.json").read_text()).get("colors", list(COLORS)))
     is_known = torch.tensor([list(COLORS)[int(c)] in known for c in col_idx], device=dev)
     weights = torch.where(is_known.cpu(), 1.0, args.new_weight).float()
-    log(f"colours new to the checkpoint: {[c for c in COLORS if c not in known]} (weight {args.new_weight})")
+    log(f"colours new to the checkpoint: {[c for c in colors if c not in known]} (weight {args.new_weight})")
     if args.vae_fraction > 0:
         anchor = None
-        if init is not None and bool(is_known.any()):
+        if init is not None and bool(is_known.any()) and args.anchor > 0 and not args.vae_decoder_only:
             ref_mu = torch.zeros((len(x), 4, 16, 16), device=dev)
             held = is_known.nonzero().flatten()
             with torch.no_grad():
@@ -527,6 +605,8 @@ def main() -> None:
             base_lr=args.vae_lr,
             weights=weights if init is not None else None,
             anchor=anchor,
+            probe=(col_idx.to(dev), args.probe) if args.probe > 0 else None,
+            decoder_only=args.vae_decoder_only,
         )
     vae.eval()
     vae_report(vae, x_val, col_val)
@@ -641,10 +721,10 @@ def main() -> None:
             )
         if step % args.eval_every == 0:
             best = max(
-                best, eval_adherence(pipe, step, args.steps, args.guidance, args.work / f"eval_{step}.png")
+                best, eval_adherence(pipe, step, args.steps, args.guidance, args.work / f"eval_{step}.png", colors)
             )
     log(f"trained {step} steps in {(time.time() - unet_start) / 60:.1f} min")
-    eval_adherence(pipe, step, args.steps, args.guidance, args.work / "eval_final.png")
+    eval_adherence(pipe, step, args.steps, args.guidance, args.work / "eval_final.png", colors)
 
     # ---- save (fp16 weights; loads fine with torch_dtype=float32)
     out: Path = args.out
@@ -656,6 +736,10 @@ def main() -> None:
 
     save = make_pipeline(fp16(vae), fp16(ema_te), tok, fp16(ema_unet), infer_sched)
     save.save_pretrained(out, safe_serialization=True)
+    for cfg in out.glob("*/config.json"):  # a fine-tuned model would record where it was loaded from
+        meta = json.loads(cfg.read_text())
+        if meta.pop("_name_or_path", None) is not None:
+            cfg.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     (out / "chatcanvas.json").write_text(
         json.dumps(
             {
@@ -666,7 +750,7 @@ def main() -> None:
                 "native_size": 64,
                 "trained_on": "procedural product photos (chatcanvas.generation.demo.draw)",
                 "products": list(PRODUCTS),
-                "colors": list(COLORS),
+                "colors": colors,
             },
             indent=2,
         )
