@@ -204,6 +204,14 @@ class Engine:
         """Make the pool and load its models, all in worker threads; idempotent. ``start`` begins it."""
         await asyncio.shield(self._begin_warm_up(name or self.settings.backend))
 
+    def begin_warm_up(self, name: str | None = None) -> asyncio.Future[None] | None:
+        """Start loading now, if not already (for plugin entry points); None without a running loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        return self._begin_warm_up(name or self.settings.backend)
+
     def _begin_warm_up(self, name: str) -> asyncio.Future[None]:
         task = self._warm_tasks.get(name)
         if task is None:
@@ -624,8 +632,9 @@ class Engine:
                 return
             notes, images = (text,), kept
 
-        def write() -> list[GeneratedImage]:
-            return [img.model_copy(update={"path": str(self.store.write_image_file(img))}) for img in images]
+        def write() -> list[GeneratedImage]:  # durable before the job is marked done, synced together
+            paths = self.store.write_image_files(images)
+            return [img.model_copy(update={"path": str(p)}) for img, p in zip(images, paths, strict=True)]
 
         stored = await asyncio.to_thread(write)
         self.table.finish_with_images(job_id, stored)

@@ -1,10 +1,11 @@
 """Previews of a generation in progress: a cheap picture of the current latents, now and then.
 
 A preview costs at most about one denoising step: a tiny VAE (diffusers ``AutoencoderTiny``, e.g.
-TAESD) decodes it when ``CHATCANVAS_PREVIEW_VAE`` names one; small latents (the demo model's 16x16)
-are decoded by the model's own VAE; larger ones are projected to RGB by a linear map (the published
-factors for the SD 1.x/2.x and SDXL VAEs; for any other VAE a map fitted once, by least squares,
-from what its encoder makes of a few drawn shapes). Previews are made at most once every
+TAESD) decodes it when ``CHATCANVAS_PREVIEW_VAE`` names one; the SD 1.x/2.x and SDXL VAEs' latents
+are projected to RGB by their published linear factors (next to free); any other VAE (the demo
+model's among them) decodes the latents itself, shrunk to at most 32x32 first. (A linear map, or a
+small per-pixel network, fitted to the demo VAE was measured and shows no hue: its latents carry
+colour only with their neighbours.) Previews are made at most once every
 ``CHATCANVAS_PREVIEW_INTERVAL_S`` (platforms show one edit every second or two), not before
 :data:`FIRST_AT` steps, and only when the call has at least that long still to run: a preview the
 platform cannot show before the finished image is not worth its step.
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 FIRST_AT = 4  # steps before the first preview (and the shortest spacing between two)
 MAX_SIDE = 128  # previews are at most this wide or high
-SMALL_LATENT = 32 * 32  # latents up to this many pixels are decoded by the model's own VAE
+SMALL_LATENT = 32 * 32  # the model's own VAE decodes previews from latents shrunk to this many pixels
 
 # Latent -> RGB in [-1, 1] for the scaled latents the sampler works on (rows: latent channels).
 SD_FACTORS = (
@@ -61,49 +62,6 @@ def known_factors(vae_config: Any) -> tuple[tuple[tuple[float, ...], ...], tuple
     return None
 
 
-def _shapes(n: int, side: int, seed: int = 0) -> torch.Tensor:
-    """``n`` images in [-1, 1]: a plain background (light grey to white, or any colour) and a few
-    ellipses of random colours on it, the way products sit in shop photos (no model needed)."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
-    out = torch.empty(n, 3, side, side)
-    for i in range(n):
-        if i % 2 == 0:
-            bg = torch.full((3,), float(torch.rand(1, generator=g)) * 0.4 + 0.6)
-        else:
-            bg = torch.rand(3, generator=g) * 2 - 1
-        img = bg[:, None, None].expand(3, side, side).clone()
-        for _ in range(3):
-            colour = torch.rand(3, generator=g) * 2 - 1
-            cx, cy = (int(v) for v in torch.randint(0, side, (2,), generator=g))
-            rx, ry = (int(v) for v in torch.randint(max(1, side // 10), max(2, side // 3), (2,), generator=g))
-            inside = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
-            img[:, inside] = colour[:, None]
-        out[i] = img
-    return out
-
-
-def fit_factors(vae: Any, n: int = 32, side: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """A linear latent -> RGB map for any VAE: least squares between what its encoder makes of a few
-    drawn shapes (scaled as the sampler sees them) and those images at latent resolution."""
-    import torch
-    import torch.nn.functional as F
-
-    param = next(vae.parameters())
-    images = _shapes(n, side)
-    with torch.inference_mode():
-        dist = vae.encode(images.to(param.device, param.dtype)).latent_dist
-        z = (dist.mean * float(vae.config.scaling_factor)).float().cpu()
-    small = F.adaptive_avg_pool2d(images, z.shape[-2:])
-    x = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
-    y = small.permute(0, 2, 3, 1).reshape(-1, 3)
-    x1 = torch.cat([x, torch.ones(len(x), 1)], dim=1)
-    w = torch.linalg.lstsq(x1, y).solution
-    return w[:-1].contiguous(), w[-1].contiguous()
-
-
 @dataclass
 class Previewer:
     """Makes previews for one loaded pipeline (call :meth:`prepare` in the thread that loads it)."""
@@ -113,7 +71,6 @@ class Previewer:
     factors: torch.Tensor | None = None
     bias: torch.Tensor | None = None
     tiny_vae: Any = None
-    fitted: bool = False
 
     def prepare(self, pipe: Any) -> None:
         import torch
@@ -134,17 +91,14 @@ class Previewer:
             self.factors, self.bias = torch.tensor(known[0]), torch.tensor(known[1])
 
     def source(self, latents: torch.Tensor) -> str:
-        """How a preview of these latents is made: "tiny-vae", "vae" (small latents: the model's own
-        decoder costs about a step), "factors" (published), "fitted" (made for this VAE) or "none"."""
+        """How a preview of these latents is made: "tiny-vae"; "factors" (the published linear map, next
+        to free); "vae" (the model's own decoder, on the latents shrunk to SMALL_LATENT pixels at most:
+        about a step's cost); or "none"."""
         if self.tiny_vae is not None:
             return "tiny-vae"
-        if self.vae is not None and latents.shape[-1] * latents.shape[-2] <= SMALL_LATENT:
-            return "vae"
         if self.factors is not None and latents.shape[1] == len(self.factors):
-            return "fitted" if self.fitted else "factors"
-        if self.vae is not None and not self.fitted:
-            return "fitted"
-        return "none"
+            return "factors"
+        return "vae" if self.vae is not None else "none"
 
     def session(self) -> PreviewSession:
         """The throttle for one pipeline call."""
@@ -162,13 +116,14 @@ class Previewer:
                     x = self.tiny_vae.decode(lat.to(self.tiny_vae.dtype) / self.tiny_vae.config.scaling_factor)
                     rgb = x.sample[0].float().permute(1, 2, 0)
                 elif how == "vae":
+                    h, w = lat.shape[-2:]
+                    shrink = max(1.0, (h * w / SMALL_LATENT) ** 0.5)
+                    if shrink > 1:  # a VAE decodes shrunken latents to a smaller, blurrier picture
+                        lat = torch.nn.functional.adaptive_avg_pool2d(lat, (int(h // shrink), int(w // shrink)))
                     x = self.vae.decode(lat.to(self.vae.dtype) / self.vae.config.scaling_factor).sample[0]
                     rgb = x.float().permute(1, 2, 0)
-                elif how in ("factors", "fitted"):
-                    if self.factors is None:
-                        self.factors, self.bias = fit_factors(self.vae)
-                        self.fitted = True
-                    assert self.bias is not None
+                elif how == "factors":
+                    assert self.factors is not None and self.bias is not None
                     rgb = lat[0].float().permute(1, 2, 0).cpu() @ self.factors + self.bias
                 else:
                     return None

@@ -40,6 +40,7 @@ async def setup(bot: commands.Bot) -> None:
         from chatcanvas.config import load_settings
 
         ctx = await build_app(load_settings())
+    ctx.assistant.begin_warm_up()  # the model loads in a thread while the bot connects (a host's context too)
     await bot.add_cog(ChatcanvasCog(bot, ctx, owns_ctx=owns))
 
 

@@ -357,4 +357,5 @@ def register(app: AsyncApp, assistant: Assistant, settings: Settings | None = No
     """
     bridge = SlackBridge(assistant, settings or assistant.settings)
     bridge.register(app)
+    assistant.begin_warm_up()  # load the model now, in a thread (at start when no loop runs yet)
     return bridge
