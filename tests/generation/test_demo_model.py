@@ -30,6 +30,65 @@ def test_dominant_color_of_blank_image_is_none() -> None:
     assert dominant_color_name(Image.new("RGB", (64, 64), "white")) == "none"
 
 
+# The colour each name got in the xkcd colour survey (people naming colours they were shown).
+XKCD = {
+    "red": "#e50000",
+    "orange": "#f97306",
+    "yellow": "#ffff14",
+    "green": "#15b01a",
+    "blue": "#0343df",
+    "purple": "#7e1e9c",
+    "pink": "#ff81c0",
+    "black": "#000000",
+    "white": "#ffffff",
+    "grey": "#929591",
+    "brown": "#653700",
+    "beige": "#e6daa6",
+    "navy": "#01153e",
+    "teal": "#029386",
+    "maroon": "#650021",
+    "olive": "#6e750e",
+}
+
+
+@pytest.mark.parametrize("name", list(XKCD))
+def test_scorer_names_survey_colours_of_an_outlined_shape(name: str) -> None:
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (64, 64), "white")
+    d = ImageDraw.Draw(img)
+    # A bottle-ish shape with a mid-grey outline, the way a product shot on white is drawn.
+    d.rounded_rectangle((18, 14, 44, 56), radius=6, fill=XKCD[name], outline="#8c8c8c", width=2)
+    d.ellipse((24, 6, 38, 18), fill=XKCD[name], outline="#8c8c8c", width=2)
+    assert dominant_color_name(img) == name
+
+
+def test_white_product_needs_its_outline() -> None:
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(3)
+    for product in PRODUCTS:
+        assert dominant_color_name(draw_product(product, "white", rng)) == "white"
+    bare = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(bare).ellipse((10, 10, 50, 50), fill="#fbfbfb")  # white on white, no edge
+    assert dominant_color_name(bare) == "none"
+
+
+def test_drawing_knows_the_colours_shops_ask_for() -> None:
+    shop = "red orange yellow green blue purple pink black white grey brown beige navy teal maroon olive"
+    assert set(shop.split()) <= set(COLORS)
+
+
+def test_bundled_model_lists_colours_the_drawing_knows() -> None:
+    import json
+
+    if not (MODEL_DIR / "chatcanvas.json").exists():
+        pytest.skip("bundled demo model not built (scripts/train_demo_model.py)")
+    meta = json.loads((MODEL_DIR / "chatcanvas.json").read_text())
+    assert set(meta["colors"]) <= set(COLORS)
+    assert {"red", "orange", "yellow", "green", "blue", "purple", "pink", "black"} <= set(meta["colors"])
+
+
 @pytest.fixture(scope="module")
 def demo_pipe():  # type: ignore[no-untyped-def]
     torch = pytest.importorskip("torch")
