@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 from chatcanvas import errors
 from chatcanvas import messages as m
 from chatcanvas.config import Settings
-from chatcanvas.errors import BackendError, ChatcanvasError
+from chatcanvas.errors import BackendError, ChatcanvasError, ConfigError
 from chatcanvas.generation.base import Backend, StepCallback, StepInfo
 from chatcanvas.generation.diffusers_backend import DiffusersBackend
 from chatcanvas.generation.ray_link import Link, Message, release_link, shared_link
@@ -71,6 +71,10 @@ class RayBackend(Backend):
     max_batch: ClassVar[int] = DiffusersBackend.max_batch
 
     def __init__(self, settings: Settings) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:  # the link process would only say "down", forever
+            raise ConfigError(m.RAY_NOT_INSTALLED)
         self.settings = settings
         self.address = settings.ray_address or "auto"
         self.app = settings.ray_app

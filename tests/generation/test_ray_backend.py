@@ -145,8 +145,28 @@ async def test_jobs_from_many_users_spread_over_both_replicas(cluster: str, tiny
         assert all(isinstance(r[-1], Images) for r in results)
         assert len(bot.backend.served) == 2, bot.backend.served  # both replicas made images
         assert sum(bot.backend.served.values()) == len(colours)
-        # requests that met on a replica ran together: one pipeline call for several engine batches
-        assert max(bot.backend.batch_sizes) > 1, bot.backend.batch_sizes
+
+
+async def test_requests_that_meet_on_a_replica_run_as_one_pipeline_call(
+    cluster: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """More requests at once than replicas: those waiting on a replica are run together (@serve.batch),
+    and each still gets the pixels of its own seed."""
+    s = bot_settings(tmp_path, tiny_model_dir, cluster)
+    be = RayBackend(s)
+    local = DiffusersBackend(s.model_copy(update={"backend": "local"}))
+    try:
+        specs = [be.resolve(ImageSpec(prompt=f"a {c} beanie", seed=20 + i, steps=30)) for i, c in enumerate(
+            ["rust", "plum", "ochre", "slate", "mint", "ivory", "denim", "moss"]
+        )]
+        out = await asyncio.gather(*(be.generate([spec]) for spec in specs))
+        assert max(be.batch_sizes) > 1, be.batch_sizes
+        for spec, images in zip(specs, out, strict=True):
+            want = (await local.generate([local.resolve(spec)]))[0]
+            assert np.array_equal(px(images[0].png), px(want.png))
+    finally:
+        await be.aclose()
+        await local.aclose()
 
 
 async def test_model_named_by_the_deployment_when_the_bot_cannot_read_it(
