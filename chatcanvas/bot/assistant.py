@@ -177,6 +177,10 @@ class Assistant:
             self._admin = Admin(self.store, self.settings, self.engine)
         return self._admin
 
+    def begin_warm_up(self) -> None:
+        """Start loading the configured backend's model in a worker thread (plugins call this at load)."""
+        self.engine.begin_warm_up()
+
     # ------------------------------------------------------------ policy
 
     def precheck(self, who: UserRef, where: Place) -> Refused | None:
