@@ -56,7 +56,8 @@ class MetricsExport(Protocol):
 
 
 class AgentRunner(Protocol):
-    def run(self, assistant: Assistant, turn: ChatTurn) -> AsyncIterator[Event]: ...
+    # the runner types the assistant by the part it uses (chatcanvas.bot.agent.TurnHost)
+    def run(self, assistant: Any, turn: ChatTurn) -> AsyncIterator[Event]: ...
 
 
 def spec_from_recipe(r: Recipe, **changes: Any) -> ImageSpec:

@@ -10,10 +10,9 @@ import pytest
 
 from chatcanvas import messages as m
 from chatcanvas.bot.offline_rewriter import OfflineRewriter, wants_image
-from chatcanvas.prompts import rough_tokens
 from chatcanvas.config import Settings
 from chatcanvas.generation.metadata import parameters_from_png
-from chatcanvas.prompts import SD_TOKEN_LIMIT
+from chatcanvas.prompts import SD_TOKEN_LIMIT, rough_tokens
 from chatcanvas.types import Limits
 
 BIG = Limits(max_count=16, max_side=2048, max_pixels=2048 * 2048)

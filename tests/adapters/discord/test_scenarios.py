@@ -135,7 +135,8 @@ async def test_the_extension_builds_its_own_app_when_the_host_has_none(
     bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
     await bot.load_extension("chatcanvas.adapters.discord")
     try:
-        assert sorted(c.name for c in bot.tree.get_commands()) == ["Check image", "chatcanvas-admin", "history", "imagine", "settings", "vary"]
+        expected = ["Check image", "chatcanvas-admin", "history", "imagine", "settings", "vary"]
+        assert sorted(c.name for c in bot.tree.get_commands()) == expected
         cog = bot.get_cog("Chatcanvas")
         assert cog is not None and cog.owns_ctx  # type: ignore[attr-defined]
         assert (tmp_path / "ext-data" / "chatcanvas.db").exists()
