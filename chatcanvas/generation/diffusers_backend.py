@@ -8,6 +8,7 @@ the loaded components through ``from_pipe``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import logging
@@ -50,6 +51,7 @@ def _on_event_loop() -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=64)  # every request's spec asks; resolving the path each time shows up
 def model_display_name(ref: str) -> str:
     try:
         if Path(ref).resolve() == DEMO_MODEL_DIR.resolve():

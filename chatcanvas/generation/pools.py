@@ -15,14 +15,15 @@ from chatcanvas.generation.base import Backend
 
 log = logging.getLogger("chatcanvas.generation.engine")
 
-_paused_gc = [0]
+_paused_gc = [0, 0]  # warm-ups under way; whether the process's first one froze what it loaded
 
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """No cyclic garbage collection while models load: importing torch and diffusers in a worker thread
     makes millions of objects, and each full collection holds the GIL (the event loop) for a few hundred
-    ms. Afterwards what was loaded is frozen out of later collections, which stay short."""
+    ms. Afterwards what the process's first warm-up loaded is frozen out of later collections, which
+    then stay short (once only: a later freeze would keep whatever garbage is pending at the time)."""
     was = gc.isenabled()
     _paused_gc[0] += 1
     if _paused_gc[0] == 1 and was:
@@ -32,7 +33,9 @@ def _collector_paused() -> Iterator[None]:
     finally:
         _paused_gc[0] -= 1
         if _paused_gc[0] == 0 and was:
-            gc.freeze()
+            if not _paused_gc[1]:
+                _paused_gc[1] = 1
+                gc.freeze()
             gc.enable()
 
 

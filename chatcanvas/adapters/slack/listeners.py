@@ -57,6 +57,7 @@ class SlackBridge:
         self.seen = Seen(assistant.store)
         self.threads = Threads(assistant.store)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.http: Any = None  # the Web API client's aiohttp session, when the bridge made one (closed here)
         self.admin = SlackAdmin(assistant, settings)  # `/imagine admin ...`
 
     # ------------------------------------------------------------ wiring
@@ -85,6 +86,9 @@ class SlackBridge:
         for t in list(self.tasks):
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
 
     # ------------------------------------------------------------ gates
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
@@ -37,7 +38,9 @@ def build_app(assistant: Assistant, settings: Settings) -> tuple[AsyncApp, Slack
     socket_mode = bool(settings.slack_app_token)
     if not socket_mode and not settings.slack_signing_secret:
         raise ConfigError(m.SLACK_NEEDS_SECRET)
-    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    # One HTTP session (kept-alive connections) for every Web API call, not a new connection per call
+    session = _session()
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, session=session)
     app = AsyncApp(
         name="chatcanvas",
         client=client,
@@ -46,7 +49,17 @@ def build_app(assistant: Assistant, settings: Settings) -> tuple[AsyncApp, Slack
     )
     bridge = SlackBridge(assistant, settings)
     bridge.register(app)
+    bridge.http = session
     return app, bridge
+
+
+def _session() -> aiohttp.ClientSession | None:
+    """A client session for the Web API (made on the running loop; without one the SDK makes its own)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return aiohttp.ClientSession()
 
 
 def web_app(app: AsyncApp) -> web.Application:
