@@ -49,7 +49,7 @@ async def test_reroll_vary_upscale_from_an_image(app) -> None:  # type: ignore[n
 
 async def test_refusals_are_events_not_exceptions(app) -> None:  # type: ignore[no-untyped-def]
     evs = await events(app.assistant.reroll("no-such-image", WHO, WHERE))
-    assert len(evs) == 1 and isinstance(evs[0], Refused) and "no image" in evs[0].reason
+    assert len(evs) == 1 and isinstance(evs[0], Refused) and evs[0].rule == "image_ref"  # not an id: refused
     app.settings.__dict__["max_queued_per_user"] = 0  # nobody may queue anything
     evs = await events(app.assistant.handle(ChatTurn(who=WHO, where=WHERE, text="a mug")))
     assert any(isinstance(e, Refused) and "waiting" in e.reason for e in evs)
