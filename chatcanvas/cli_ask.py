@@ -8,6 +8,7 @@ object per line, and generates nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -73,9 +74,12 @@ async def _dry_run(ctx: Any, turn: ChatTurn) -> int:
     count_tokens = None
     resolve = None
     try:
-        backend = ctx.engine.backend()
+        backend = await ctx.engine.ensure_backend()
         resolve = backend.resolve
         count_tokens = getattr(backend, "count_tokens", None)
+        tokenizer = getattr(backend, "tokenizer", None)
+        if callable(tokenizer):  # loaded in a thread: the event loop never loads it (counts exact tokens)
+            await asyncio.to_thread(tokenizer)
     except Exception:
         pass
     native = None

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     torch_threads: int | None = Field(None, ge=1, le=256)  # CPU threads per worker; unset: cores / workers
     preview_vae: str | None = None  # an AutoencoderTiny folder or hub id (e.g. madebyollin/taesd) for previews
     preview_interval_s: float = Field(1.5, ge=0)  # at most one progress preview this often
+    progress_interval_s: float = Field(0.1, ge=0)  # at most one progress event per job this often
 
     # ---- limits
     max_side: int = Field(1024, ge=8, le=4096)

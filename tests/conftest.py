@@ -34,6 +34,7 @@ def settings(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPat
         default_steps=2,
         batch_wait_ms=0,
         preview_interval_s=0,  # tiny jobs take milliseconds: show their previews anyway
+        progress_interval_s=0,  # and every step
     )
 
 

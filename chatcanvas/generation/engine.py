@@ -454,6 +454,9 @@ class Engine(BackendPools):
             lv.emit(Started(job_id=lv.record.id))
         self._announce_positions()
 
+        shown = [float("-inf")]  # when the last progress event went out
+        every = self.settings.progress_interval_s
+
         def on_step(info: StepInfo) -> None:  # runs in the worker thread
             def emit() -> None:
                 for lv in batch:
@@ -463,8 +466,12 @@ class Engine(BackendPools):
                         )
                         lv.emit(prog)
 
-            loop.call_soon_threadsafe(emit)
             t = time.monotonic()
+            # at most one event every CHATCANVAS_PROGRESS_INTERVAL_S (each wakes the loop and every
+            # follower); a preview and the last step always go out
+            if info.preview_png is not None or info.step >= info.total or t - shown[0] >= every:
+                shown[0] = t
+                loop.call_soon_threadsafe(emit)
             if all(lv.cancel or lv.requeue or t > lv.deadline for lv in batch):
                 raise JobCancelled("stopped")
 

@@ -83,6 +83,7 @@ def make_settings(
         base: dict[str, Any] = dict(
             model=str(tiny_model_dir), data_dir=tmp_path / "data", default_steps=2, batch_wait_ms=0,
             preview_interval_s=0,  # tiny jobs take milliseconds: show their previews anyway
+            progress_interval_s=0,  # and every step
         )
         base.update(over)
         return Settings(**base)
