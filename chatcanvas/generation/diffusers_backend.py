@@ -74,13 +74,34 @@ def model_defaults(ref: str) -> dict[str, Any]:
 def _native_size_from_folder(ref: str) -> int | None:
     p = Path(ref)
     try:
-        unet = json.loads((p / "unet" / "config.json").read_text())
-        vae = json.loads((p / "vae" / "config.json").read_text())
+        if p.is_dir():
+            unet = json.loads((p / "unet" / "config.json").read_text())
+            vae = json.loads((p / "vae" / "config.json").read_text())
+        else:  # ---- a hub id: its configs in the local cache, so requests get its size before it loads
+            unet, vae = _cached_hub_config(ref, "unet/config.json"), _cached_hub_config(ref, "vae/config.json")
+            if unet is None or vae is None:
+                return None
     except (OSError, ValueError):
         return None
     factor = 2 ** (len(vae.get("block_out_channels", [1, 2, 3, 4])) - 1)
     sample = unet.get("sample_size", 64)
     return int(sample if isinstance(sample, int) else sample[0]) * factor
+
+
+def _cached_hub_config(ref: str, filename: str) -> dict[str, Any] | None:
+    """A config file of a Hugging Face hub model from the local cache (no network), or None."""
+    if ref.count("/") != 1 or ref.startswith((".", "/", "~")) or ref.endswith((".safetensors", ".ckpt")):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(ref, filename)
+    except Exception:  # not a valid repo id, no hub library
+        return None
+    if not isinstance(found, str):
+        return None
+    data: dict[str, Any] = json.loads(Path(found).read_text())
+    return data
 
 
 class DiffusersBackend(Backend):

@@ -124,8 +124,9 @@ async def test_same_pixels_and_recipe_as_in_process(cluster: str, tiny_model_dir
     for spec, events in zip(asks, remote, strict=True):
         done = events[-1]
         assert isinstance(done, Images), events[-1]
-        progress = [e for e in events if isinstance(e, Progress)]  # every step, in order, up to the last
-        assert [p.step for p in progress] == list(range(1, len(progress) + 1))
+        progress = [e for e in events if isinstance(e, Progress)]  # in order (throttled), up to the last
+        steps = [p.step for p in progress]
+        assert steps == sorted(set(steps)) and steps[0] >= 1
         assert progress and progress[-1].step == progress[-1].total
         want = (await local.generate([local.resolve(spec)]))[0]
         got = done.images[0]

@@ -302,3 +302,27 @@ async def test_chatcanvas_run_imports_torch_diffusers_and_langchain_off_the_even
     on_loop = sorted({name for name, _, main in seen if main})
     assert on_loop == [], f"imported on the event loop's thread: {on_loop[:20]}"
 
+
+
+def test_a_hub_model_is_sized_from_its_cached_configs_before_it_loads(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests that come while an SDXL hub model loads get its 1024 size, read from the hub cache's
+    configs (no weights are there at all here)."""
+    import huggingface_hub.constants
+
+    from chatcanvas.generation.diffusers_backend import DiffusersBackend
+
+    snap = tmp_path / "hub" / "models--acme--product-xl" / "snapshots" / "abc123"
+    (snap / "unet").mkdir(parents=True)
+    (snap / "vae").mkdir()
+    (snap / "unet" / "config.json").write_text(json.dumps({"sample_size": 128}))
+    (snap / "vae" / "config.json").write_text(json.dumps({"block_out_channels": [128, 256, 512, 512]}))
+    (tmp_path / "hub" / "models--acme--product-xl" / "refs").mkdir()
+    (tmp_path / "hub" / "models--acme--product-xl" / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    be = DiffusersBackend(settings.model_copy(update={"model": "acme/product-xl"}))
+    spec = be.resolve(ImageSpec(prompt="a canvas tote bag"))
+    assert (spec.width, spec.height) == (1024, 1024)
+    assert DiffusersBackend(settings.model_copy(update={"model": "acme/not-cached"})).native_size() == 512

@@ -40,14 +40,20 @@ def captured() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(out)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    old_level = root.level
+    old_level, old_disable = root.level, logging.root.manager.disable
+    ours = logging.getLogger("chatcanvas")
+    ours_level = ours.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    ours.setLevel(logging.INFO)  # whatever an earlier test in this process configured
+    logging.disable(logging.NOTSET)
     try:
         yield out
     finally:
         uninstall_redaction()
         root.removeHandler(handler)
+        ours.setLevel(ours_level)
+        logging.disable(old_disable)
         root.setLevel(old_level)
 
 
