@@ -28,7 +28,10 @@ class ModelLoadError(ChatcanvasError):
 
 
 class BackendError(ChatcanvasError):
-    """The image backend failed (timeout, server error)."""
+    """The image backend failed (timeout, server error). ``ran`` says whether it spent compute on the
+    request first (counted in the usage); a backend that was never reached sets it False."""
+
+    ran: bool = True
 
 
 class ContentPolicyRefusal(BackendError):

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 # Called when a job is done, with its images (e.g. to record what it cost).
 DoneHook = Callable[[JobRecord, list[GeneratedImage]], None]
 # Called after each backend call that made images: the backend's name, the batch's jobs, the seconds it took.
-BatchHook = Callable[[str, list[JobRecord], float], None]
+BatchHook = Callable[[str, list[JobRecord], float, bool], None]  # backend, jobs, seconds, made images
 HOLD_POLL_S = 1.0  # how often a held (paused) backend's workers look again
 
 _FINISHED_KEPT = 2000
@@ -468,8 +468,8 @@ class Engine(BackendPools):
 
             t = time.monotonic()
             # at most one event every CHATCANVAS_PROGRESS_INTERVAL_S (each wakes the loop and every
-            # follower); a preview and the last step always go out
-            if info.preview_png is not None or info.step >= info.total or t - shown[0] >= every:
+            # follower); a preview, the first step (also of a run begun again) and the last always go out
+            if info.preview_png is not None or info.step <= 1 or info.step >= info.total or t - shown[0] >= every:
                 shown[0] = t
                 loop.call_soon_threadsafe(emit)
             if all(lv.cancel or lv.requeue or t > lv.deadline for lv in batch):
@@ -479,20 +479,24 @@ class Engine(BackendPools):
         t0 = time.monotonic()
         try:
             images = await asyncio.wait_for(backend.generate(specs, on_step), self.settings.job_timeout_s + 5)
-        except (JobCancelled, TimeoutError):
+        except (JobCancelled, TimeoutError):  # the backend ran until it was stopped: that time was spent
+            self._batch_done(batch, time.monotonic() - t0, made=False)
             for lv in batch:
                 self._stopped(lv)
             return
         except ChatcanvasError as exc:
+            if getattr(exc, "ran", True):
+                self._batch_done(batch, time.monotonic() - t0, made=False)
             for lv in batch:
                 self._finish_failed(lv.record.id, str(exc))
             return
         except Exception as exc:
             log.exception("generation failed for %s", [lv.record.id for lv in batch])
+            self._batch_done(batch, time.monotonic() - t0, made=False)
             for lv in batch:
                 self._finish_failed(lv.record.id, m.JOB_FAILED.format(detail=type(exc).__name__))
             return
-        self._batch_done(batch, time.monotonic() - t0)
+        self._batch_done(batch, time.monotonic() - t0, made=True)
         i = 0
         for lv in batch:
             mine = images[i : i + lv.record.spec.count]
@@ -504,11 +508,12 @@ class Engine(BackendPools):
             else:
                 await self._finish_done(lv, mine)
 
-    def _batch_done(self, batch: list[_Live], seconds: float) -> None:
+    def _batch_done(self, batch: list[_Live], seconds: float, *, made: bool) -> None:
+        """Tell the usage hooks how long one backend call took, whether or not it made images."""
         name = self.backend_name(batch[0].record.spec)
         for hook in self.on_batch:
             try:
-                hook(name, [lv.record for lv in batch], seconds)
+                hook(name, [lv.record for lv in batch], seconds, made)
             except Exception:
                 log.exception("batch hook failed for %s", [lv.record.id for lv in batch])
 

@@ -48,6 +48,8 @@ DOWN_POLL_S = 2.0  # how often a waiting batch tries again
 class WorkersDown(BackendError):
     """The Ray image workers cannot be reached (cluster down, application not deployed)."""
 
+    ran = False
+
 
 class _Unavailable(Exception):
     pass

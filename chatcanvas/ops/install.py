@@ -68,11 +68,11 @@ def install_ops(ctx: _Ctx) -> Metrics:
         cost = sum(i.recipe.cost_usd or 0.0 for i in images if i.recipe.backend == "openai")
         metrics.made(rec.spec.backend, len(images), cost)
 
-    def on_batch(backend: str, recs: list[Any], seconds: float) -> None:
+    def on_batch(backend: str, recs: list[Any], seconds: float, made: bool) -> None:
         metrics.batch(backend, seconds)
         shares = share_batch_seconds(seconds, [r.spec.count for r in recs])
-        for rec, share in zip(recs, shares, strict=True):
-            controls.record_seconds(rec.id, rec.who, backend, rec.spec.count, share)
+        for rec, share in zip(recs, shares, strict=True):  # a failed or stopped call's time counts too
+            controls.record_seconds(rec.id, rec.who, backend, rec.spec.count if made else 0, share)
 
     def on_refused(ev: Any, who: Any, where: Any) -> None:
         metrics.refused(ev.rule, who.platform)

@@ -119,6 +119,25 @@ async def test_gpu_seconds_per_user_and_server_shared_in_a_batch(settings: Any) 
         await ctx.aclose()
 
 
+async def test_a_job_cancelled_mid_run_still_counts_its_backend_time(settings: Any) -> None:
+    """GPU time spent on a call that made no images (cancelled, failed, timed out) is still used."""
+    from chatcanvas.types import Progress
+
+    ctx = await build_app(settings)
+    try:
+        rec = await ctx.engine.submit(ImageSpec(prompt="a teal lamp", seed=3, steps=50), MAYA, CHANNEL)
+        async for ev in ctx.engine.follow(rec.id):
+            if isinstance(ev, Progress) and ev.step >= 2:
+                assert await ctx.assistant.cancel(rec.id, MAYA)
+        assert ctx.engine.table.get(rec.id).status == JobStatus.CANCELLED
+        rows = ctx.store.execute("SELECT job_id, images, seconds FROM backend_usage")
+        assert [(r[0], r[1]) for r in rows] == [(rec.id, 0)] and rows[0][2] > 0
+        table = ctx.assistant.admin.usage_text(GUILD_ADMIN)
+        assert "42" in table
+    finally:
+        await ctx.aclose()
+
+
 async def test_the_daily_gpu_seconds_cap_refuses_until_midnight(settings: Any) -> None:
     ctx = await build_app(settings.model_copy(update={"gpu_seconds_limit_user_daily": 0.001}))
     try:
