@@ -1,4 +1,5 @@
-"""The `chatcanvas` command as a user runs it: real processes, the tiny checkpoint, offline."""
+"""The `chatcanvas` command as a user runs it: its argv, environment and exit codes, the tiny checkpoint,
+offline; real processes where a process is the point."""
 
 from __future__ import annotations
 
@@ -12,16 +13,27 @@ import numpy as np
 from PIL import Image
 
 from chatcanvas.generation.metadata import parameters_from_png
+from tests.cli_runner import Ran, chatcanvas
 
 
-def run(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def cli_env(tmp: Path, **env: str) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith("CHATCANVAS_")}
     e.update({"HF_HUB_OFFLINE": "1", "CHATCANVAS_DATA_DIR": str(tmp / "data"), **env})
+    return e
+
+
+def run(tmp: Path, *args: str, **env: str) -> Ran:
+    """``chatcanvas ARGS`` in this process (see tests/cli_runner.py)."""
+    return chatcanvas(tmp, *args, env=cli_env(tmp, **env))
+
+
+def run_process(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``chatcanvas ARGS`` as a separate process, the way a user starts it."""
     return subprocess.run(
         [sys.executable, "-m", "chatcanvas.cli", *args],
         capture_output=True,
         text=True,
-        env=e,
+        env=cli_env(tmp, **env),
         cwd=tmp,
         timeout=300,
     )
@@ -32,8 +44,8 @@ def pixels(path: Path) -> np.ndarray:
 
 
 def test_generate_twice_same_seed_identical_and_recipe_inside(tmp_path: Path, tiny_model_dir: Path) -> None:
-    for name in ("a.png", "b.png"):
-        p = run(
+    for name in ("a.png", "b.png"):  # two processes: nothing carried over between them
+        p = run_process(
             tmp_path,
             "generate",
             "a red mug",

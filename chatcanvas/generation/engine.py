@@ -169,6 +169,7 @@ class Engine(BackendPools):
         """Stop taking work; let running jobs finish for a while, then put them back in the queue."""
         self._accepting = False
         self._stopping = True
+        self.cancel_warm_up_retries()
         for ev in self._wake.values():
             ev.set()
         timeout = self.settings.drain_timeout_s if drain_timeout is None else drain_timeout
@@ -511,6 +512,8 @@ class Engine(BackendPools):
     def _batch_done(self, batch: list[_Live], seconds: float, *, made: bool) -> None:
         """Tell the usage hooks how long one backend call took, whether or not it made images."""
         name = self.backend_name(batch[0].record.spec)
+        if made and not self.ready(name):  # its model loaded after all (e.g. on a job after a failed warm-up)
+            self.mark_ready(name)
         for hook in self.on_batch:
             try:
                 hook(name, [lv.record for lv in batch], seconds, made)

@@ -15,6 +15,9 @@ from chatcanvas.generation.base import Backend
 
 log = logging.getLogger("chatcanvas.generation.engine")
 
+# A warm-up that failed (a model folder not mounted yet, the hub unreachable) is tried again after these
+# waits, then every last one, so /readyz turns 200 once the cause is gone, without a restart.
+WARM_RETRY_S = (15.0, 30.0, 60.0, 120.0, 300.0)
 _paused_gc = [0, 0]  # warm-ups under way; whether the process's first one froze what it loaded
 
 
@@ -50,6 +53,8 @@ class BackendPools:
         self._building: dict[str, asyncio.Future[list[Backend]]] = {}
         self._warm: dict[str, str] = {}  # backend -> "warming" | "ready" | "failed"
         self._warm_tasks: dict[str, asyncio.Future[None]] = {}
+        self._warm_failures: dict[str, int] = {}  # failed warm-ups in a row, per backend
+        self._warm_retries: dict[str, asyncio.TimerHandle] = {}
 
     def _pool_added(self, name: str) -> None:
         """A new pool is in place (the engine gives it a queue and, when serving, workers)."""
@@ -144,7 +149,29 @@ class BackendPools:
                 await asyncio.gather(*(be.warm_up() for be in self._pools[name]))
         except Exception as exc:  # the first job reports it again, in words for its user
             self._warm[name] = "failed"
-            log.warning("backend %s could not be loaded at start: %s", name, exc)
+            tries = self._warm_failures[name] = self._warm_failures.get(name, 0) + 1
+            wait = WARM_RETRY_S[min(tries, len(WARM_RETRY_S)) - 1]
+            log.warning("backend %s could not be loaded: %s (trying again in %.0f s)", name, exc, wait)
+            self._warm_tasks.pop(name, None)
+            self._warm_retries[name] = asyncio.get_running_loop().call_later(wait, self._retry_warm_up, name)
             return
-        self._warm[name] = "ready"
+        self.mark_ready(name)
         log.info("backend %s ready in %.1fs", name, time.perf_counter() - t0)
+
+    def _retry_warm_up(self, name: str) -> None:
+        self._warm_retries.pop(name, None)
+        if self._warm.get(name) == "failed" and not getattr(self, "_stopping", False):
+            self._begin_warm_up(name)
+
+    def mark_ready(self, name: str) -> None:
+        """Backend ``name`` has its model loaded (its warm-up finished, or a job on it made images)."""
+        self._warm[name] = "ready"
+        self._warm_failures.pop(name, None)
+        retry = self._warm_retries.pop(name, None)
+        if retry is not None:
+            retry.cancel()
+
+    def cancel_warm_up_retries(self) -> None:
+        for handle in self._warm_retries.values():
+            handle.cancel()
+        self._warm_retries.clear()

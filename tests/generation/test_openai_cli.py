@@ -1,4 +1,4 @@
-"""`chatcanvas generate` and `usage` on the openai backend, as a subprocess, against the fake server."""
+"""`chatcanvas generate` and `usage` on the openai backend, against the fake server."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import base64
 import io
 import os
 import struct
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +13,9 @@ import pytest
 from PIL import Image
 
 from chatcanvas.generation.metadata import parameters_from_png, recipe_from_png
+from tests.cli_runner import Ran, chatcanvas
 from tests.fakes.openai_server import FakeOpenAI, Fault, Reply, tiny_png
 
-CLI = Path(sys.executable).parent / "chatcanvas"
 GEN = "/v1/images/generations"
 REVISED = "A red fox in round spectacles reading a broadsheet newspaper at a café table."
 
@@ -28,7 +26,8 @@ def fake() -> Any:
         yield f
 
 
-def run_cli(tmp_path: Path, fake: FakeOpenAI, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run_cli(tmp_path: Path, fake: FakeOpenAI, *args: str, **env: str) -> Ran:
+    """``chatcanvas ARGS`` on the openai backend (in this process: tests/cli_runner.py)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("CHATCANVAS_", "OPENAI_"))}
     clean.update(
         CHATCANVAS_BACKEND="openai",
@@ -36,9 +35,7 @@ def run_cli(tmp_path: Path, fake: FakeOpenAI, *args: str, **env: str) -> subproc
         CHATCANVAS_DATA_DIR=str(tmp_path / "data"),
         **env,
     )
-    return subprocess.run(
-        [str(CLI), *args], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=120, check=False
-    )
+    return chatcanvas(tmp_path, *args, env=clean)
 
 
 def idat(png: bytes) -> list[bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -23,9 +22,11 @@ from chatcanvas.generation.upscale import (
     tile_layout,
     upscale_spec,
 )
+from tests.cli_runner import Ran, chatcanvas
 
 
-def run(tmp: Path, model: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run(tmp: Path, model: Path, *args: str, **env: str) -> Ran:
+    """``chatcanvas ARGS`` with this model and 2 steps (in this process: tests/cli_runner.py)."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("CHATCANVAS_")}
     e.update(
         HF_HUB_OFFLINE="1",
@@ -34,9 +35,7 @@ def run(tmp: Path, model: Path, *args: str, **env: str) -> subprocess.CompletedP
         CHATCANVAS_DEFAULT_STEPS="2",
         **env,
     )
-    return subprocess.run(
-        [sys.executable, "-m", "chatcanvas.cli", *args], capture_output=True, text=True, env=e, cwd=tmp, timeout=300
-    )
+    return chatcanvas(tmp, *args, env=e)
 
 
 def mug_picture(path: Path, size: tuple[int, int] = (40, 32)) -> Path:

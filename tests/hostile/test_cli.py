@@ -1,36 +1,17 @@
-"""Hostile arguments to the ``chatcanvas`` command. Every case runs ``chatcanvas.cli.main`` in one
-child process (one torch import for all, and the command's logging setup stays out of this one),
-with CHATCANVAS_BLOCKED_TERMS=zorblax; the last command is an ordinary one on the same data folder."""
+"""Hostile arguments to the ``chatcanvas`` command. Every case runs the command in this process
+(tests/cli_runner.py: its environment, folder and logging put back after each), with
+CHATCANVAS_BLOCKED_TERMS=zorblax; the last command is an ordinary one on the same data folder."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli_runner import chatcanvas
 from tests.hostile.conftest import GIF_JS, HTML_TAIL, huge_png, product_photo
-
-DRIVER = r"""
-import contextlib, io, json, sys
-from chatcanvas.cli import main
-out = []
-for argv in json.load(open(sys.argv[1])):
-    o, e = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
-            rc = main(argv)
-    except SystemExit as exc:
-        rc = exc.code if isinstance(exc.code, int) else 2
-    except BaseException as exc:  # the process must never go down: record it as a failure
-        rc, e = -1, io.StringIO(repr(exc))
-    out.append({"rc": rc, "stdout": o.getvalue(), "stderr": e.getvalue()})
-json.dump(out, open(sys.argv[2], "w"))
-"""
 
 # (id, arguments after "generate", exit code, stderr holds)
 CASES: list[tuple[str, list[str], int, str]] = [
@@ -70,15 +51,15 @@ def results(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> d
     model = ["--model", str(tiny_model_dir)]
     runs = [["generate", *args, *model, "-o", f"{cid}.png"] for cid, args, _, _ in CASES]
     runs.append(["generate", "a small blue mug", *model, "--steps", "1", "-o", "after.png"])
-    (tmp / "argv.json").write_text(json.dumps(runs))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATCANVAS_", "OPENAI_"))}
     env.update(HF_HUB_OFFLINE="1", CHATCANVAS_DATA_DIR=str(tmp / "data"), CHATCANVAS_BLOCKED_TERMS="zorblax")
-    p = subprocess.run(
-        [sys.executable, "-c", DRIVER, str(tmp / "argv.json"), str(tmp / "out.json")],
-        capture_output=True, text=True, env=env, cwd=tmp, timeout=300,
-    )
-    assert p.returncode == 0, p.stderr[-2000:]
-    got = json.loads((tmp / "out.json").read_text())
+    got = []
+    for argv in runs:
+        try:
+            ran = chatcanvas(tmp, *argv, env=env)
+            got.append({"rc": ran.returncode, "stdout": ran.stdout, "stderr": ran.stderr})
+        except BaseException as exc:  # the command must never go down: recorded as that case's failure
+            got.append({"rc": -1, "stdout": "", "stderr": repr(exc)})
     out = {cid: r for (cid, *_), r in zip(CASES, got, strict=False)}
     out["after"] = {**got[-1], "png": (tmp / "after.png").is_file(), "made": sorted(x.name for x in tmp.glob("*.png"))}
     return out

@@ -4,8 +4,6 @@ checks against the local fakes of Slack, Discord and OpenAI."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +11,19 @@ import pytest
 
 from chatcanvas.config import Settings
 from chatcanvas.ops.doctor import Check, check_discord, check_openai, check_slack, format_check
+from tests.cli_runner import Ran, chatcanvas
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackAPI
 
 DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB"
 
 
-def doctor(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def doctor(tmp: Path, *args: str, **env: str) -> Ran:
+    """``chatcanvas doctor ARGS`` (in this process: tests/cli_runner.py)."""
     ours = ("CHATCANVAS_", "SLACK_", "DISCORD_", "OPENAI_")
     e = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     e.update({"HF_HUB_OFFLINE": "1", "CHATCANVAS_DATA_DIR": str(tmp / "data"), **env})
-    return subprocess.run(
-        [sys.executable, "-m", "chatcanvas.cli", "doctor", *args],
-        capture_output=True, text=True, env=e, cwd=tmp, timeout=600,
-    )
+    return chatcanvas(tmp, "doctor", *args, env=e)
 
 
 def test_doctor_passes_on_the_defaults_demo_model_and_no_tokens(tmp_path: Path) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -192,15 +190,13 @@ def test_import_image_file_is_the_one_way_in_for_a_path(cfg: Settings, tmp_path:
 
 def test_cli_init_image_is_stored_first(tmp_path: Path, tiny_model_dir: Path) -> None:
     from chatcanvas.generation.metadata import recipe_from_png
+    from tests.cli_runner import chatcanvas
 
     (tmp_path / "phone.jpg").write_bytes(gps_jpeg((48, 40), orientation=1))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATCANVAS_", "OPENAI_"))}
     env.update({"HF_HUB_OFFLINE": "1", "CHATCANVAS_DATA_DIR": str(tmp_path / "data")})
-    p = subprocess.run(
-        [sys.executable, "-m", "chatcanvas.cli", "generate", "a mug", "--model", str(tiny_model_dir),
-         "--init-image", "phone.jpg", "--strength", "0.5", "--steps", "2", "-o", "out.png"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
-    )
+    p = chatcanvas(tmp_path, "generate", "a mug", "--model", str(tiny_model_dir),
+                   "--init-image", "phone.jpg", "--strength", "0.5", "--steps", "2", "-o", "out.png", env=env)
     assert p.returncode == 0, p.stderr
     recipe = recipe_from_png((tmp_path / "out.png").read_bytes())
     assert recipe.init_image is not None and is_image_id(recipe.init_image) and recipe.init_image.startswith("u")

@@ -92,6 +92,55 @@ async def test_healthz_at_once_readyz_503_until_the_model_has_loaded(make_settin
         await ctx.aclose()
 
 
+class MountedLateBackend(Backend):
+    """A model folder that is not there at start (a volume mounted late): the first load fails, the
+    next one waits until the test says the folder is there."""
+
+    name = "local"
+
+    def __init__(self, loads: list[str], mounted: threading.Event) -> None:
+        self.loads, self.mounted = loads, mounted
+
+    async def warm_up(self) -> None:
+        self.loads.append("try")
+        if len(self.loads) == 1:
+            raise BackendError("no model at /models/shop-v2 yet")
+        await asyncio.to_thread(self.mounted.wait, 60)
+
+    async def generate(self, specs: list[ImageSpec], on_step: StepCallback | None = None) -> list[GeneratedImage]:
+        raise BackendError("this backend only loads")
+
+
+async def test_a_failed_warm_up_is_tried_again_and_readyz_turns_200_without_a_restart(
+    make_settings: Callable[..., Settings], monkeypatch: Any, caplog: Any
+) -> None:
+    from chatcanvas.adapters.web import create_app
+    from chatcanvas.app import build_app
+    from chatcanvas.generation import pools
+
+    monkeypatch.setattr(pools, "WARM_RETRY_S", (0.05,))
+    loads: list[str] = []
+    mounted = threading.Event()
+    ctx = await build_app(make_settings(), start=False)
+    ctx.engine.register_backend("local", lambda: MountedLateBackend(loads, mounted))
+    try:
+        await ctx.engine.start()
+        async with serving(create_app(ctx)) as (_, client):
+            for _ in range(600):  # the retry has begun and waits for the folder
+                if len(loads) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert "no model at /models/shop-v2 yet (trying again in 0 s)" in caplog.text
+            waiting = await client.get("/readyz")
+            assert waiting.status_code == 503 and "still loading" in waiting.json()["reason"]
+            mounted.set()
+            assert (await wait_ready(client)).json() == {"status": "ready"}
+            assert loads == ["try", "try"]
+    finally:
+        mounted.set()
+        await ctx.aclose()
+
+
 async def test_readyz_names_a_store_that_takes_no_writes(server: Server) -> None:
     await wait_ready(server.client)
     images = server.ctx.store.images_dir
