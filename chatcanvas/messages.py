@@ -365,6 +365,7 @@ OPS_METRICS_LISTENING = "metrics, /healthz and /readyz on http://{host}:{port}"
 OPS_METRICS_PORT_BUSY = "Could not listen on {host}:{port} for metrics ({detail}). Set CHATCANVAS_METRICS_PORT to a free port."
 
 # ---- Ray Serve image workers (generation/ray_backend.py, cli_workers.py)
+RAY_WAITING = "Waiting for the image workers, which are unreachable (up to {left:.0f} s more)."
 RAY_WORKERS_DOWN = "The image workers are down, so this picture could not be made yet. Please ask again in a few minutes."
 RAY_WORKERS_DOWN_LOG = (
     "The Ray image workers are unreachable (cluster {address}, application {app!r}: {detail}). Jobs wait up to "

@@ -457,6 +457,7 @@ class Progress(_Event):
     step: int
     total: int
     preview: bytes | None = Field(default=None, repr=False)  # a small PNG, when the backend has one
+    note: str | None = None  # why it is not stepping (waiting for the image workers), for its user
 
     @property
     def percent(self) -> int:

@@ -101,6 +101,8 @@ class TerminalRenderer:
         elif isinstance(ev, Started):
             self._warming = False
             self._phase(ev.job_id, m.PROGRESS_GENERATING)
+        elif isinstance(ev, Progress) and ev.note:
+            self._phase(ev.job_id, ev.note)
         elif isinstance(ev, Progress):
             bar = self._bar(ev.job_id, ev.total)
             if ev.job_id not in self._stepping:  # the rate and ETA count from the first step, not from start

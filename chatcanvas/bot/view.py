@@ -40,6 +40,7 @@ class JobView:
     step: int = 0
     total: int = 0
     error: str | None = None
+    note: str | None = None  # why a running job is not stepping (waiting for the image workers)
     images: list[GeneratedImage] = field(default_factory=list)
 
     @property
@@ -89,7 +90,7 @@ class TurnView:
             jv.state, jv.position = "running", None
         elif isinstance(ev, Progress):
             jv = self.job(ev.job_id)
-            jv.state, jv.position, jv.step, jv.total = "running", None, ev.step, ev.total
+            jv.state, jv.position, jv.step, jv.total, jv.note = "running", None, ev.step, ev.total, ev.note
             if ev.preview:
                 self.preview, self.preview_job = ev.preview, ev.job_id
         elif isinstance(ev, Images):

@@ -23,6 +23,7 @@ class StepInfo(BaseModel):
     step: int  # 1-based, steps done so far
     total: int
     preview_png: bytes | None = None  # a small preview image, when cheap to make
+    note: str | None = None  # why the job is not stepping, said to its user (e.g. waiting for workers)
 
 
 # Called from the worker thread after every step. Raise ``JobCancelled`` to stop the generation.

@@ -463,7 +463,11 @@ class Engine(BackendPools):
                 for lv in batch:
                     if not lv.cancel:
                         prog = Progress(
-                            job_id=lv.record.id, step=info.step, total=info.total, preview=info.preview_png
+                            job_id=lv.record.id,
+                            step=info.step,
+                            total=info.total,
+                            preview=info.preview_png,
+                            note=info.note,
                         )
                         lv.emit(prog)
 

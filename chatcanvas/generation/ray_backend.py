@@ -212,7 +212,8 @@ class RayBackend(Backend):
                     raise WorkersDown(m.RAY_WORKERS_DOWN) from None
                 await asyncio.sleep(DOWN_POLL_S)
                 if on_step is not None:  # lets the engine cancel, time out or requeue the waiting jobs
-                    on_step(StepInfo(step=0, total=total))
+                    left = max(0.0, self._down_wait() - (time.monotonic() - waited_since))
+                    on_step(StepInfo(step=0, total=total, note=m.RAY_WAITING.format(left=left)))
             except _Lost as exc:
                 lost += 1
                 log.warning("a Ray replica was lost mid-batch (%s); try %d of %d", exc, lost + 1, self.settings.max_attempts)

@@ -52,3 +52,20 @@ def test_a_refused_turn() -> None:
     v = TurnView()
     v.apply(Refused(reason="Too fast (rule: user_rate)", rule="user_rate", retry_after=30))
     assert v.status == "refused" and v.over and v.refusals[0].rule == "user_rate"
+
+
+def test_a_job_waiting_for_the_image_workers_says_so_on_slack_and_discord_until_it_steps() -> None:
+    from chatcanvas.adapters.discord.render import Renderer
+    from chatcanvas.adapters.slack.render import status_lines
+
+    note = "Waiting for the image workers, which are unreachable (up to 240 s more)."
+    v = TurnView()
+    v.apply(Accepted(job_ids=("a",), position=0, prompts=("an olive mug",)))
+    v.apply(Started(job_id="a"))
+    v.apply(Progress(job_id="a", step=0, total=20, note=note))
+    assert status_lines(v) == {"a": note}
+    discord = Renderer(surface=None, view=v)  # type: ignore[arg-type]  # only its status text is read
+    assert note in discord._status()
+    v.apply(Progress(job_id="a", step=3, total=20))  # the workers are back
+    assert v.jobs["a"].note is None and "15%" in status_lines(v)["a"]
+    assert note not in discord._status()

@@ -271,6 +271,7 @@ def test_progress_of_a_waiting_batch_lets_the_engine_stop_it(tmp_path: Path) -> 
 
     asyncio.run(go())
     assert calls and calls[0].step == 0
+    assert calls[0].note is not None and calls[0].note.startswith("Waiting for the image workers")  # told to its user
 
 
 def test_kuberay_example_names_the_application_chatcanvas_workers_deploys(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -254,6 +254,7 @@ class Renderer:
         lines = list(v.texts)
         if v.running:
             lines.append(m.DISCORD_PROGRESS.format(percent=v.percent, bar=progress_bar(v.percent)))
+            lines.extend(dict.fromkeys(jv.note for jv in v.jobs.values() if jv.note and jv.state == "running"))
         elif v.position is not None:
             lines.append(m.DISCORD_QUEUED.format(position=v.position + 1) if v.position else m.DISCORD_STARTING)
         return clip("\n".join(lines) or m.DISCORD_STARTING)

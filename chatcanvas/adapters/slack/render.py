@@ -112,6 +112,8 @@ def status_lines(view: TurnView) -> dict[str, str]:
     for job_id, jv in view.jobs.items():
         if jv.state == "queued":
             out[job_id] = b.queued_line(jv.position or 0)
+        elif jv.state == "running" and jv.note:
+            out[job_id] = jv.note
         elif jv.state == "running":
             out[job_id] = b.progress_line(jv.step, jv.total) if jv.total else m.SLACK_STARTED
         elif jv.state == "done":

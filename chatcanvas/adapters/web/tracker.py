@@ -191,6 +191,8 @@ class WebJob:
                 "total": ev.total,
                 "percent": self.percent,
             }
+            if ev.note:
+                data["note"] = ev.note
             if ev.preview:
                 self._drop_previews()  # at most one preview (the newest) is kept in memory
                 data["preview"] = "data:image/png;base64," + base64.b64encode(ev.preview).decode()

@@ -181,7 +181,7 @@ async function follow(card, job) {
   });
   on("started", () => setStatus(card, "Painting…"));
   on("progress", (d) => {
-    setStatus(card, `Painting… ${d.percent}%`, d.percent);
+    setStatus(card, d.note || `Painting… ${d.percent}%`, d.percent);
     if (d.preview) { const p = $(".preview", card); p.src = d.preview; p.hidden = false; }
   });
   on("images", (d) => { addImages(card, d.images); setStatus(card, `Painting… ${d.percent}%`, d.percent); });
