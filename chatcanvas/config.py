@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     )
 
 DEMO_MODEL_DIR = Path(__file__).parent / "generation" / "demo" / "model"
+MIN_API_KEY_CHARS = 16  # CHATCANVAS_API_KEYS: each at least this long (`openssl rand -hex 16` makes one)
 
 
 def _default_data_dir() -> Path:
@@ -225,6 +226,14 @@ class Settings(BaseSettings):
         names = registered_backends()
         if v not in names:
             raise ValueError(f"unknown backend {v!r}; registered: {', '.join(names)}")
+        return v
+
+    @field_validator("api_keys")
+    @classmethod
+    def _long_keys(cls, v: list[str]) -> list[str]:
+        short = [k for k in v if len(k) < MIN_API_KEY_CHARS]
+        if short:  # a short key is guessed by trying, and too short to be redacted from logs reliably
+            raise ValueError(m.API_KEY_TOO_SHORT.format(n=len(short), min=MIN_API_KEY_CHARS))
         return v
 
     @field_validator("c2pa_key")

@@ -267,6 +267,9 @@ C2PA_CREDENTIAL_BAD = (
     "The C2PA signing credentials can't be used ({detail}). CHATCANVAS_C2PA_CERT must be a PEM certificate "
     "chain (signing certificate first) and CHATCANVAS_C2PA_KEY its ES256 (P-256) private key."
 )
+API_KEY_TOO_SHORT = (
+    "{n} key(s) shorter than {min} characters; use long random keys (`openssl rand -hex 16` makes one)"
+)
 C2PA_NEEDS_BOTH = "set CHATCANVAS_C2PA_CERT and CHATCANVAS_C2PA_KEY together, or neither"
 C2PA_SIGN_FAILED = (
     "Could not sign the image's Content Credentials ({detail}). Set CHATCANVAS_PROVENANCE=off to make images "

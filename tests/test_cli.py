@@ -44,8 +44,8 @@ def pixels(path: Path) -> np.ndarray:
 
 
 def test_generate_twice_same_seed_identical_and_recipe_inside(tmp_path: Path, tiny_model_dir: Path) -> None:
-    for name in ("a.png", "b.png"):  # two processes: nothing carried over between them
-        p = run_process(
+    for name, runner in (("a.png", run_process), ("b.png", run)):  # a process of its own, then this one
+        p = runner(
             tmp_path,
             "generate",
             "a red mug",

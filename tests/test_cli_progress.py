@@ -63,10 +63,10 @@ def test_generate_shows_a_bar_on_a_terminal(tmp_path: Path, tiny_model_dir: Path
 
 
 def test_generate_draws_no_bar_into_a_pipe(tmp_path: Path, tiny_model_dir: Path) -> None:
-    proc = subprocess.run(
-        _argv(tiny_model_dir, tmp_path / "cap.png"), env=_env(tmp_path, tiny_model_dir), cwd=tmp_path,
-        capture_output=True, text=True, timeout=300,
-    )
+    """Output that is not a terminal (here: the command in this process, writing into buffers)."""
+    from tests.cli_runner import chatcanvas
+
+    proc = chatcanvas(tmp_path, *_argv(tiny_model_dir, tmp_path / "cap.png")[1:], env=_env(tmp_path, tiny_model_dir))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "\r" not in proc.stderr and "6/6" not in proc.stderr and "step/s" not in proc.stderr
     assert "cap-1.png" in proc.stdout

@@ -29,6 +29,7 @@ def test_env_example_documents_every_setting() -> None:
         ("CHATCANVAS_BACKEND", "midjourney", "local, openai"),
         ("CHATCANVAS_DEFAULT_SIZE", "500x500", "multiples of 8"),
         ("CHATCANVAS_MAX_COUNT", "lots", "whole number"),
+        ("CHATCANVAS_API_KEYS", "d41d8cd98f00b204e9800998ecf8427e,shop1", "1 key(s) shorter than 16 characters"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_variable(

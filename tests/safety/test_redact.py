@@ -28,7 +28,7 @@ def secret_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings
     monkeypatch.setenv("SLACK_APP_TOKEN", SLACK_APP)
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING)
     monkeypatch.setenv("DISCORD_TOKEN", DISCORD)
-    monkeypatch.setenv("CHATCANVAS_API_KEYS", f"{API_KEY},another-key-42")
+    monkeypatch.setenv("CHATCANVAS_API_KEYS", f"{API_KEY},another-key-4242x")
     monkeypatch.setenv("CHATCANVAS_DATA_DIR", str(tmp_path / "data"))
     return load_settings()
 
@@ -57,7 +57,7 @@ def captured() -> Iterator[io.StringIO]:
         root.setLevel(old_level)
 
 
-ALL = (OPENAI, SLACK_BOT, SLACK_APP, SIGNING, DISCORD, API_KEY, "another-key-42")
+ALL = (OPENAI, SLACK_BOT, SLACK_APP, SIGNING, DISCORD, API_KEY, "another-key-4242x")
 
 
 def test_log_records_are_redacted_everywhere(secret_settings: Settings, captured: io.StringIO) -> None:

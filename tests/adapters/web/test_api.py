@@ -233,14 +233,14 @@ async def test_cancel_queued_and_running_jobs(make_settings: Callable[..., Setti
 
 
 async def test_api_keys_and_daily_quota(make_settings: Callable[..., Settings]) -> None:
-    async with running(make_settings(api_keys="sekrit,other", api_key_quota_per_day=2)) as srv:
+    async with running(make_settings(api_keys="sekrit-key-4f9a2c,other-key-8b1d3e7", api_key_quota_per_day=2)) as srv:
         c = srv.client
         spec = {"prompt": "a mug", "seed": 1}
         assert_problem(await c.post("/v1/generations", json=spec), 401, "api key")
         assert_problem(
             await c.post("/v1/generations", json=spec, headers={"Authorization": "Bearer nope"}), 401
         )
-        me = {"Authorization": "Bearer sekrit"}
+        me = {"Authorization": "Bearer sekrit-key-4f9a2c"}
         first = await c.post("/v1/generations", json={**spec, "count": 2}, headers=me)
         assert first.status_code in (200, 202), first.text
         job_id = first.json()["id"]
@@ -248,16 +248,16 @@ async def test_api_keys_and_daily_quota(make_settings: Callable[..., Settings]) 
         body = assert_problem(over, 429, "quota")
         assert int(over.headers["retry-after"]) > 0 and body["retry_after"] > 0
         # Another key has its own quota and cannot see this key's jobs.
-        them = {"Authorization": "Bearer other"}
+        them = {"Authorization": "Bearer other-key-8b1d3e7"}
         assert_problem(await c.get(f"/v1/jobs/{job_id}", headers=them), 404)
         assert (await c.get(f"/v1/jobs/{job_id}", headers=me)).status_code == 200
         # The key never travels in a URL: ?access_token= is not read.
-        assert_problem(await c.get(f"/v1/jobs/{job_id}", params={"access_token": "sekrit"}), 401)
+        assert_problem(await c.get(f"/v1/jobs/{job_id}", params={"access_token": "sekrit-key-4f9a2c"}), 401)
         # EventSource cannot send headers: the page trades its key for an HttpOnly same-site cookie.
         session = await c.post("/v1/session", headers=me)
         assert session.status_code == 204
         cookie = session.headers["set-cookie"]
-        assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower() and "sekrit" not in cookie
+        assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower() and "sekrit-key-4f9a2c" not in cookie
         events = await sse_events(c, f"/v1/jobs/{job_id}/events")  # the client sends the cookie
         assert events[-1][0] == "done"
         # image links come signed: the link works as given, without it (or altered) it does not
@@ -273,16 +273,16 @@ async def test_api_keys_and_daily_quota(make_settings: Callable[..., Settings]) 
 
 
 async def test_text_request_counts_every_planned_image(make_settings: Callable[..., Settings]) -> None:
-    async with running(make_settings(api_keys="sekrit", api_key_quota_per_day=4)) as srv:
+    async with running(make_settings(api_keys="sekrit-key-4f9a2c", api_key_quota_per_day=4)) as srv:
         c = srv.client
-        me = {"Authorization": "Bearer sekrit"}
+        me = {"Authorization": "Bearer sekrit-key-4f9a2c"}
         r = await c.post("/v1/generations", json={"text": "three pictures of a blue mug"}, headers=me)
         assert r.status_code in (200, 202), r.text
         job = r.json()
         assert job["prompts"] and "blue mug" in job["prompts"][0]
         done = (await sse_events(c, f"/v1/jobs/{job['id']}/events", headers=me))[-1][1]
         assert done["status"] == "done" and len(done["images"]) == 3
-        assert srv.web.keys.used(key_id("sekrit")) == 3
+        assert srv.web.keys.used(key_id("sekrit-key-4f9a2c")) == 3
         one_more = await c.post("/v1/generations", json={"prompt": "a cap"}, headers=me)
         assert one_more.status_code in (200, 202)
         assert_problem(await c.post("/v1/generations", json={"prompt": "a cap"}, headers=me), 429, "quota")

@@ -105,6 +105,6 @@ def test_without_keys_only_localhost(
     with caplog.at_level(logging.WARNING):
         assert bind_host(make_settings(web_host="0.0.0.0")) == "127.0.0.1"
     assert "CHATCANVAS_API_KEYS" in caplog.text and "0.0.0.0" in caplog.text
-    assert bind_host(make_settings(web_host="0.0.0.0", api_keys="k1")) == "0.0.0.0"
+    assert bind_host(make_settings(web_host="0.0.0.0", api_keys="k1-key-0123456789")) == "0.0.0.0"
     assert bind_host(make_settings(web_host="::1")) == "::1"
     assert bind_host(make_settings()) == "127.0.0.1"

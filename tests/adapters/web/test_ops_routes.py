@@ -183,10 +183,10 @@ async def test_metrics_after_two_jobs_and_a_refusal(make_settings: Callable[...,
 
 
 async def test_metrics_ask_for_a_key_when_keys_are_set(make_settings: Callable[..., Settings]) -> None:
-    async with running(make_settings(api_keys="sekrit")) as srv:
+    async with running(make_settings(api_keys="sekrit-key-4f9a2c")) as srv:
         assert (await srv.client.get("/metrics")).status_code == 401
         assert (await srv.client.get("/metrics", headers={"Authorization": "Bearer nope"})).status_code == 401
-        ok = await srv.client.get("/metrics", headers={"Authorization": "Bearer sekrit"})
+        ok = await srv.client.get("/metrics", headers={"Authorization": "Bearer sekrit-key-4f9a2c"})
         assert ok.status_code == 200 and families(ok.text)["chatcanvas_jobs"].type == "counter"
         assert (await srv.client.get("/healthz")).status_code == 200  # probes need no key
 
@@ -205,7 +205,7 @@ async def test_the_metrics_port_serves_the_same_without_the_web_adapter(make_set
     from chatcanvas.app import build_app
     from chatcanvas.ops.server import start_ops_server
 
-    ctx = await build_app(make_settings(api_keys="sekrit"))
+    ctx = await build_app(make_settings(api_keys="sekrit-key-4f9a2c"))
     ops = start_ops_server(ctx.assistant, "127.0.0.1", 0)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ops.port}", timeout=30) as c:
