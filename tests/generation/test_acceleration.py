@@ -1,4 +1,4 @@
-"""CPU threads per worker, and the speed settings as a loaded pipeline shows them (CUDA parts: test_gpu_speed.py)."""
+"""CPU threads per worker, and the speed settings as a loaded pipeline shows them (CUDA parts: test_gpu.py)."""
 
 from __future__ import annotations
 
