@@ -133,8 +133,13 @@ def _cells(r: UsageRow) -> tuple[str, ...]:
         r.who or "-",
         str(r.images_today),
         str(r.images_month),
-        f"{r.gpu_today:.1f}",
-        f"{r.gpu_month:.1f}",
+        _seconds(r.gpu_today),
+        _seconds(r.gpu_month),
         f"${r.spend_today:.3f}",
         f"${r.spend_month:.3f}",
     )
+
+
+def _seconds(s: float) -> str:
+    """Backend seconds to two decimals; a small model's short runs keep one significant digit, not "0.00"."""
+    return f"{s:.2f}" if s == 0 or s >= 0.01 else f"{s:.1g}"

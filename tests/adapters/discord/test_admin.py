@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from chatcanvas.types import UserRef
 from tests.adapters.discord.conftest import Control
 from tests.fakes.discord_wire import (
     MANAGE_GUILD,
@@ -81,7 +84,10 @@ async def test_a_banned_member_is_refused_until_unbanned(wire: Wire) -> None:
     table = (await answer(wire, iid)).content
     row = next(line for line in table.splitlines() if str(OTHER_USER_ID) in line)
     assert row.split()[:4] == ["discord", str(OTHER_USER_ID), "1", "1"]  # one image today, this month
-    assert float(row.split()[4]) > 0  # GPU-seconds
+    used = wire.bot.chatcanvas.assistant.admin.controls.gpu_seconds(  # type: ignore[attr-defined]
+        UserRef(platform="discord", user=str(OTHER_USER_ID)), since=0
+    )
+    assert used > 0 and float(row.split()[4]) == pytest.approx(used, rel=0.2, abs=0.005)  # GPU-seconds, however short
 
 
 async def test_pause_refuses_new_work_and_the_queue_says_so(wire: Wire, control: Control) -> None:
