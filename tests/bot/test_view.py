@@ -15,6 +15,7 @@ from chatcanvas.types import (
     Refused,
     Started,
     Text,
+    UserRef,
 )
 
 
@@ -54,18 +55,23 @@ def test_a_refused_turn() -> None:
     assert v.status == "refused" and v.over and v.refusals[0].rule == "user_rate"
 
 
-def test_a_job_waiting_for_the_image_workers_says_so_on_slack_and_discord_until_it_steps() -> None:
+def test_a_job_waiting_for_the_image_workers_says_so_on_slack_discord_and_the_api_until_it_steps() -> None:
     from chatcanvas.adapters.discord.render import Renderer
     from chatcanvas.adapters.slack.render import status_lines
+    from chatcanvas.adapters.web.tracker import WebJob
 
     note = "Waiting for the image workers, which are unreachable (up to 240 s more)."
     v = TurnView()
     v.apply(Accepted(job_ids=("a",), position=0, prompts=("an olive mug",)))
     v.apply(Started(job_id="a"))
-    v.apply(Progress(job_id="a", step=0, total=20, note=note))
+    web = WebJob(id="w", kind="generation", who=UserRef(platform="web", user="u"), key_id=None, view=v)
+    web.record(Progress(job_id="a", step=0, total=20, note=note))
     assert status_lines(v) == {"a": note}
     discord = Renderer(surface=None, view=v)  # type: ignore[arg-type]  # only its status text is read
     assert note in discord._status()
-    v.apply(Progress(job_id="a", step=3, total=20))  # the workers are back
+    assert web.snapshot()["status"] == "queued" and web.snapshot()["note"] == note  # nothing runs meanwhile
+    assert web.log[-1] == ("progress", {"job_id": "a", "step": 0, "total": 20, "percent": 0, "note": note})
+    web.record(Progress(job_id="a", step=3, total=20))  # the workers are back
     assert v.jobs["a"].note is None and "15%" in status_lines(v)["a"]
     assert note not in discord._status()
+    assert web.snapshot()["status"] == "running" and web.snapshot()["note"] is None

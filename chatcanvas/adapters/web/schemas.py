@@ -68,6 +68,7 @@ class JobOut(BaseModel):
     finished: float | None = None
     position: int | None = Field(None, description="jobs ahead in the queue")
     percent: int = 0
+    note: str | None = Field(None, description="why a queued job is waiting, e.g. the image workers are down")
     job_ids: list[str] = Field(default_factory=list, description="the engine jobs behind this request")
     prompts: list[str] = Field(default_factory=list, description="the prompts as rewritten by the assistant")
     texts: list[str] = Field(default_factory=list, description="what the assistant said")

@@ -101,6 +101,7 @@ class WebJob:
     finished: float | None = None
     status: str = "accepted"  # accepted | queued | running | done | failed | cancelled
     position: int | None = None
+    note: str | None = None  # why it is waiting (the image workers are down): it reads queued meanwhile
     job_ids: list[str] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
@@ -143,6 +144,7 @@ class WebJob:
             "finished": self.finished,
             "position": self.position,
             "percent": self.percent,
+            "note": self.note,
             "job_ids": list(self.job_ids),
             "prompts": list(self.prompts),
             "texts": list(self.texts),
@@ -183,8 +185,10 @@ class WebJob:
             self.position = 0
             self._emit("started", {"job_id": ev.job_id})
         elif isinstance(ev, Progress):
-            self.status = "running"
+            # a job waiting for the image workers is still queued (nothing runs), with the note as its reason
+            self.status = "queued" if ev.note else "running"
             self.position = 0
+            self.note = ev.note
             data: dict[str, Any] = {
                 "job_id": ev.job_id,
                 "step": ev.step,
@@ -252,6 +256,7 @@ class WebJob:
                 self.errors.append(m.INTERNAL_ERROR)
         self.finished = time.time()
         self.position = None
+        self.note = None
         self._emit(self.status, self.snapshot())
         self.decided.set()
 
