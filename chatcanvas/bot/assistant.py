@@ -462,6 +462,10 @@ class Assistant:
                 yield early
                 return
             wanted = split_variations(variations)
+            if isinstance(variations, str) and not subject:  # "this sneaker in navy, …": the sneaker
+                from chatcanvas.bot.variation_list import parse_variation_request
+
+                subject = parse_variation_request(variations).subject
             photo = load_upload(image, self.settings)
             mask_img = load_upload(mask, self.settings) if mask else None
             specs = prepare_variations(
@@ -483,7 +487,8 @@ class Assistant:
 
 
 def split_variations(variations: str | Sequence[str]) -> list[str]:
-    """The variations of a request: a list as given, or a typed list split on commas, "and", slashes."""
+    """The variations of a request: a list as given, or what a user typed ("this sneaker in navy, forest
+    green and #e07b39", "make it sage green please") split on commas, "and", slashes."""
     from chatcanvas.generation.variations import clean_variations
 
     if isinstance(variations, str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chatcanvas.bot.assistant import split_variations
-from chatcanvas.bot.variation_list import asks_variations, parse_variation_list
+from chatcanvas.bot.variation_list import asks_variations, parse_variation_list, parse_variation_request
 from chatcanvas.errors import SpecError
 
 
@@ -26,6 +26,29 @@ def test_typed_lists(text: str, expected: list[str]) -> None:
     assert parse_variation_list(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected", "subject"),
+    [
+        # what people type beside a shared photo
+        ("this sneaker in navy, forest green and #e07b39", ["navy", "forest green", "#e07b39"], "sneaker"),
+        ("can I see this in teal?", ["teal"], ""),
+        ("Do you have my canvas tote in cognac brown, or maybe oxblood?", ["cognac brown", "oxblood"], "canvas tote"),
+        ("I'd love to see the duffel in dusty rose and in jet black, thanks!", ["dusty rose", "jet black"], "duffel"),
+        ("show me this bag in olive or rust pls", ["olive", "rust"], "bag"),
+        ("make it sage green please", ["sage green"], ""),
+        ("Hey! could you do this in navy velvet", ["navy velvet"], ""),
+        ("how about mint green?", ["mint green"], ""),
+        ("change it to burgundy", ["burgundy"], ""),
+        ("Does it come in charcoal?", ["charcoal"], ""),
+        # an "in" that is part of the variation stays in it
+        ("navy in suede, tan in leather", ["navy in suede", "tan in leather"], ""),
+    ],
+)
+def test_chat_phrasings(text: str, expected: list[str], subject: str) -> None:
+    got = parse_variation_request(text)
+    assert (got.variations, got.subject) == (expected, subject)
+
+
 def test_asks_variations_only_at_the_start() -> None:
     assert asks_variations("colorways: red, blue")
     assert not asks_variations("a red mug in three colors")
@@ -34,5 +57,6 @@ def test_asks_variations_only_at_the_start() -> None:
 def test_the_assistant_takes_a_list_or_the_typed_text() -> None:
     assert split_variations("navy, Navy and forest green") == ["navy", "forest green"]
     assert split_variations(["navy ", "  teal"]) == ["navy", "teal"]
+    assert split_variations("this sneaker in navy, forest green and #e07b39") == ["navy", "forest green", "#e07b39"]
     with pytest.raises(SpecError):
         split_variations(" , ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,8 +17,29 @@ from chatcanvas.types import GeneratedImage
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 
 
+_MASK_NAME = re.compile(r"(?<![a-z])mask(?![a-z])", re.IGNORECASE)  # "mask.png", "sneaker_mask", not "damask"
+
+
 def is_image(file: dict[str, Any]) -> bool:
     return str(file.get("mimetype", "")).lower() in IMAGE_TYPES
+
+
+def photo_and_mask(files: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """The product photo among the images shared with a message, and its mask: the other image whose
+    name or title says "mask" (white = the product), as with Discord's ``mask`` option and the web
+    page's brush. None when no image was shared."""
+    images = [f for f in files if is_image(f)]
+    if not images:
+        return None
+
+    def named_mask(f: dict[str, Any]) -> bool:
+        return any(_MASK_NAME.search(str(f.get(k) or "")) for k in ("name", "title"))
+
+    masks = [f for f in images if named_mask(f)]
+    photos = [f for f in images if not named_mask(f)]
+    if not photos:  # one image, named "mask": it is the photo all the same
+        return images[0], None
+    return photos[0], (masks[0] if masks else None)
 
 
 def _may_send_token(url: str, api_url: str) -> bool:

@@ -23,7 +23,7 @@ import chatcanvas.adapters.slack.blocks as b
 from chatcanvas import messages as m
 from chatcanvas.adapters.slack.admin import SlackAdmin
 from chatcanvas.adapters.slack.dedupe import Seen
-from chatcanvas.adapters.slack.files import download, is_image
+from chatcanvas.adapters.slack.files import download, is_image, photo_and_mask
 from chatcanvas.adapters.slack.progress import install_retries
 from chatcanvas.adapters.slack.render import ThreadRenderer
 from chatcanvas.adapters.slack.threads import Threads
@@ -259,27 +259,44 @@ class SlackBridge:
         await self.threads.join(channel, thread_ts)
         events: AsyncIterator[Event]
         try:
-            photo = [f for f in event.get("files") or [] if is_image(f)]
-            if photo:
-                await self.threads.remember_file(channel, thread_ts, str(photo[0]["id"]))
+            shared = photo_and_mask(event.get("files") or [])
+            if shared:
+                photo, mask = shared
+                await self.threads.remember_file(
+                    channel, thread_ts, str(photo["id"]), str(mask["id"]) if mask else None
+                )
                 if not text:
                     await out.ephemeral(m.NO_VARIATIONS)
                     return
-                data = await download(client, photo[0], self.settings.max_upload_bytes)
-                events = self.assistant.vary_product(data, strip_mentions(text), who, where)
+                events = await self._vary(client, photo, mask, text, who, where)
             elif (
                 thread_ts
                 and asks_variations(text)
-                and (fid := await self.threads.last_file(channel, thread_ts))
+                and (last := await self.threads.last_file(channel, thread_ts))
             ):
-                data = await download(client, {"id": fid}, self.settings.max_upload_bytes)
-                events = self.assistant.vary_product(data, strip_mentions(text), who, where)
+                fid, mid = last
+                events = await self._vary(client, {"id": fid}, {"id": mid} if mid else None, text, who, where)
             else:
                 events = self.assistant.handle(ChatTurn(who=who, where=where, text=text))
         except ChatcanvasError as exc:
             await out.ephemeral(b.refusal(str(exc)))
             return
         await out.render(events)
+
+    async def _vary(
+        self,
+        client: AsyncWebClient,
+        photo: dict[str, Any],
+        mask: dict[str, Any] | None,
+        text: str,
+        who: UserRef,
+        where: Place,
+    ) -> AsyncIterator[Event]:
+        """Download the shared photo (and its mask) with the bot token, and recolour it per variation."""
+        cap = self.settings.max_upload_bytes
+        data = await download(client, photo, cap)
+        mask_data = await download(client, mask, cap) if mask else None
+        return self.assistant.vary_product(data, strip_mentions(text), who, where, mask=mask_data)
 
     # ------------------------------------------------------------ buttons
 

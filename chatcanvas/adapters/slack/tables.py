@@ -20,4 +20,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "slack_0002_thread_mask",
+        "ALTER TABLE slack_threads ADD COLUMN last_mask TEXT;  -- the mask file shared with it, if any",
+    ),
 ]

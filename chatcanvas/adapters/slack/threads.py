@@ -1,5 +1,5 @@
 """The threads the bot takes part in (so plain replies there continue the conversation), and the last
-image a user shared in each (for "variations" asked after the upload)."""
+image a user shared in each, with its mask if one came along (for "variations" asked after the upload)."""
 
 from __future__ import annotations
 
@@ -39,18 +39,19 @@ class Threads:
         )
         return bool(rows)
 
-    async def remember_file(self, channel: str, thread_ts: str, file_id: str) -> None:
+    async def remember_file(self, channel: str, thread_ts: str, file_id: str, mask_id: str | None = None) -> None:
         await self.join(channel, thread_ts)
         await asyncio.to_thread(
             self.store.execute,
-            "UPDATE slack_threads SET last_file = ? WHERE channel = ? AND thread_ts = ?",
-            (file_id, channel, thread_ts),
+            "UPDATE slack_threads SET last_file = ?, last_mask = ? WHERE channel = ? AND thread_ts = ?",
+            (file_id, mask_id, channel, thread_ts),
         )
 
-    async def last_file(self, channel: str, thread_ts: str) -> str | None:
+    async def last_file(self, channel: str, thread_ts: str) -> tuple[str, str | None] | None:
+        """The last photo shared in the thread and its mask (file ids), if any."""
         rows = await asyncio.to_thread(
             self.store.execute,
-            "SELECT last_file FROM slack_threads WHERE channel = ? AND thread_ts = ?",
+            "SELECT last_file, last_mask FROM slack_threads WHERE channel = ? AND thread_ts = ?",
             (channel, thread_ts),
         )
-        return rows[0][0] if rows and rows[0][0] else None
+        return (str(rows[0][0]), rows[0][1]) if rows and rows[0][0] else None

@@ -21,6 +21,7 @@ from tests.fakes.discord_wire import (
     Wire,
     iter_png_files,
 )
+from tests.fakes.products import changed_outside, desk_lamp, inside_median
 
 
 def photo_png(color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
@@ -132,6 +133,28 @@ async def test_vary_makes_one_image_per_variation_from_the_uploaded_photo(wire: 
     )
     prompts = " | ".join(parameters_from_png(f.data)["prompt"] for r in results for f in iter_png_files(r))
     assert "navy" in prompts and "forest green" in prompts
+
+
+async def test_vary_with_a_mask_recolours_only_what_the_mask_covers(wire: Wire) -> None:
+    photo_png, mask_png, shade = desk_lamp()
+    photo, mask = wire.attachment("lamp.png", photo_png), wire.attachment("lamp-mask.png", mask_png)
+    iid, token = wire.slash(
+        "vary",
+        {"image": {"attachment": photo["id"]}, "mask": {"attachment": mask["id"]},
+         "variations": "this lamp in teal and #e07b39"},
+        attachments={photo["id"]: photo, mask["id"]: mask},
+    )  # fmt: skip
+    (ack,) = await wire.wait_for(callback(iid), within=DEADLINE_S)
+    assert ack.json["type"] == 5
+    results = await wire.wait_for(
+        lambda r: (r.is_original_edit(token) or r.is_followup(token)) and bool(r.files), n=2
+    )
+    pngs = {parameters_from_png(f.data)["prompt"]: f.data for r in results for f in iter_png_files(r)}
+    teal = next(png for prompt, png in pngs.items() if "teal" in prompt)
+    r, g, b = inside_median(teal, shade)
+    assert g > r + 40 and b > r + 40  # the shade is teal
+    for png in pngs.values():
+        assert changed_outside(png, photo_png, shade) < 0.02  # the stem and base were not in the mask
 
 
 async def test_vary_refuses_a_file_that_is_not_an_image(wire: Wire) -> None:

@@ -9,6 +9,7 @@ from PIL import Image
 
 from chatcanvas.generation.demo.draw import draw_product
 from tests.adapters.slack.conftest import SlackServer
+from tests.fakes.products import changed_outside, desk_lamp, inside_median
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackAPI
 from tests.fakes.slack_requests import event_callback, message_event, slash_command
 
@@ -86,3 +87,37 @@ async def test_oversized_shared_file_is_refused_without_downloading(
     assert "limit" in eph.params["text"] and eph.params["user"] == "U1"
     assert slack_api.downloads == []
     assert slack_server.ctx.engine.jobs() == []
+
+
+
+async def test_a_mask_shared_with_the_photo_recolours_only_what_it_covers(
+    slack_server: SlackServer, slack_api: FakeSlackAPI
+) -> None:
+    await slack_server.command(slash_command("a desk lamp"))
+    await slack_api.wait_for("files.completeUploadExternal", within=180)
+    await slack_server.bridge.drain()
+    thread_ts = slack_api.completed[0]["thread_ts"]
+
+    photo_png, mask_png, shade = desk_lamp()
+    photo = slack_api.add_file(photo_png, "IMG_2041.png")
+    mask = slack_api.add_file(mask_png, "IMG_2041 mask.png")
+    reply = message_event("this lamp in teal", thread_ts=thread_ts, ts="1700000400.000100", files=[mask, photo])
+    await slack_server.event(event_callback(reply))
+    await slack_api.wait_for("files.completeUploadExternal", 2, within=300)
+    await slack_server.bridge.drain()
+
+    assert len(slack_api.downloads) == 2  # the photo and its mask, both with the bot token
+    (png,) = [slack_api.uploaded[f["id"]] for f in slack_api.completed[1]["files"]]
+    r, g, b = inside_median(png, shade)
+    assert g > r + 40 and b > r + 40  # the shade is teal now
+    assert changed_outside(png, photo_png, shade) < 0.02  # the stem and base were not in the mask
+
+    # a follow-up in the thread uses the same photo and mask
+    again = message_event("variations: coral", thread_ts=thread_ts, ts="1700000600.000100")
+    await slack_server.event(event_callback(again))
+    await slack_api.wait_for("files.completeUploadExternal", 3, within=300)
+    await slack_server.bridge.drain()
+    assert len(slack_api.downloads) == 4
+    assert [c.params["file"] for c in slack_api.calls_to("files.info")] == [photo["id"], mask["id"]]
+    png2 = slack_api.uploaded[slack_api.completed[2]["files"][0]["id"]]
+    assert changed_outside(png2, photo_png, shade) < 0.02
