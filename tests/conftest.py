@@ -15,27 +15,6 @@ for _k in list(os.environ):
     if _k.startswith(("CHATCANVAS_", "OPENAI_", "SLACK_", "DISCORD_")):
         del os.environ[_k]
 
-# The longest test files first (measured: their summed test times, longest first), so that `make test`'s
-# two workers (`--dist loadfile`: a file runs on one worker) end together instead of one waiting on a
-# long file handed out last. Files not named keep their order after these.
-LONGEST_FIRST = (
-    "tests/generation/test_ray_backend.py",
-    "tests/generation/test_engine.py",
-    "tests/test_ray_workers_cli.py",
-    "tests/adapters/web/test_page.py",
-    "tests/adapters/slack/test_slack_cli.py",
-    "tests/hostile/test_discord.py",
-    "tests/hostile/test_web.py",
-    "tests/generation/test_openai_backend.py",
-    "tests/generation/test_warm_up.py",
-    "tests/test_cli.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))  # stable
-
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -239,6 +239,12 @@ class Assistant:
                 async for ev in self.agent.run(self, turn):
                     yield ev
                 return
+            shared = _photo_for_colourways(turn)
+            if shared is not None:  # "this sneaker in navy and forest green" beside a photo: recolour it
+                photo, mask = shared
+                async for ev in self.vary_product(photo, turn.text, turn.who, turn.where, mask=mask):
+                    yield ev
+                return
             plan = await self.plan(turn)
             if plan.reply:
                 yield Text(text=plan.reply)
@@ -484,6 +490,18 @@ class Assistant:
             return
         async for ev in self.run_specs(specs, who, where, prompt_in=", ".join(wanted)):
             yield ev
+
+
+def _photo_for_colourways(turn: ChatTurn) -> tuple[bytes, bytes | None] | None:
+    """The product photo (and its mask, the image named "mask") of a turn that asks for colourways."""
+    from chatcanvas.bot.variation_list import is_mask_name, reads_as_colourways
+
+    images = [a for a in turn.attachments if a.content_type.startswith("image/")]
+    photos = [a for a in images if not is_mask_name(a.filename)] or images[:1]
+    if not photos or not reads_as_colourways(turn.text):
+        return None
+    masks = [a for a in images if a is not photos[0] and is_mask_name(a.filename)]
+    return photos[0].data, (masks[0].data if masks else None)
 
 
 def split_variations(variations: str | Sequence[str]) -> list[str]:

@@ -12,7 +12,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["VariationRequest", "asks_variations", "parse_variation_list", "parse_variation_request"]
+__all__ = [
+    "VariationRequest",
+    "asks_variations",
+    "is_mask_name",
+    "parse_variation_list",
+    "parse_variation_request",
+    "reads_as_colourways",
+]
+
+_MASK_NAME = re.compile(r"(?<![a-z])mask(?![a-z])", re.IGNORECASE)  # "mask.png", "sneaker_mask", not "damask"
 
 _ASK = re.compile(r"^\s*(variations?|variants?|colou?rs?|colou?rways?)\b\s*[:\-]?\s*", re.I)
 _SPLIT = re.compile(r"\s*(?:,|;|\n|/|\||\band\s+in\b|\bor\s+in\b|\band\b|\bor\b|\+)\s*", re.I)
@@ -78,3 +87,25 @@ def parse_variation_request(text: str) -> VariationRequest:
 def parse_variation_list(text: str) -> list[str]:
     """'variations: navy, forest green and in sand' -> ['navy', 'forest green', 'sand']."""
     return parse_variation_request(text).variations
+
+
+def reads_as_colourways(text: str) -> bool:
+    """Does the text, typed beside a product photo, ask for it in other colours? ("variations: …", or a
+    list of which one item at least is a colour: "this sneaker in navy and forest green")."""
+    from chatcanvas.errors import SpecError
+    from chatcanvas.generation.variations import parse_variation
+
+    if asks_variations(text):
+        return True
+    for v in parse_variation_request(text).variations:
+        try:
+            parse_variation(v)
+        except SpecError:
+            continue
+        return True
+    return False
+
+
+def is_mask_name(name: str) -> bool:
+    """Is this shared file, by its name or title, the mask of the photo beside it (white = the product)?"""
+    return bool(_MASK_NAME.search(name))

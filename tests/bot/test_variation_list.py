@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from chatcanvas.bot.assistant import split_variations
-from chatcanvas.bot.variation_list import asks_variations, parse_variation_list, parse_variation_request
+from chatcanvas.bot.variation_list import (
+    asks_variations,
+    is_mask_name,
+    parse_variation_list,
+    parse_variation_request,
+    reads_as_colourways,
+)
 from chatcanvas.errors import SpecError
 
 
@@ -60,3 +66,25 @@ def test_the_assistant_takes_a_list_or_the_typed_text() -> None:
     assert split_variations("this sneaker in navy, forest green and #e07b39") == ["navy", "forest green", "#e07b39"]
     with pytest.raises(SpecError):
         split_variations(" , ")
+
+
+@pytest.mark.parametrize(
+    ("text", "colourways"),
+    [
+        ("this sneaker in navy, forest green and #e07b39", True),
+        ("can I see this lamp in teal and coral?", True),
+        ("variations: oxblood", True),
+        ("make it sage green please", True),
+        ("make a watercolor poster of this", False),
+        ("put this on a marble table", False),
+        ("upscale this please", False),
+        ("what is this?", False),
+    ],
+)
+def test_what_reads_as_colourways_beside_a_photo(text: str, colourways: bool) -> None:
+    assert reads_as_colourways(text) is colourways
+
+
+def test_a_mask_is_the_file_named_so() -> None:
+    assert is_mask_name("IMG_0311_mask.png") and is_mask_name("Mask.PNG") and is_mask_name("lamp-mask")
+    assert not is_mask_name("damask-curtain.png") and not is_mask_name("masking-tape.jpg")

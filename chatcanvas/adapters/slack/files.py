@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,13 +10,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from chatcanvas import messages as m
 from chatcanvas.adapters.slack.blocks import clip, result_comment
+from chatcanvas.bot.variation_list import is_mask_name
 from chatcanvas.errors import InputImageError
 from chatcanvas.types import GeneratedImage
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
-
-
-_MASK_NAME = re.compile(r"(?<![a-z])mask(?![a-z])", re.IGNORECASE)  # "mask.png", "sneaker_mask", not "damask"
 
 
 def is_image(file: dict[str, Any]) -> bool:
@@ -33,7 +30,7 @@ def photo_and_mask(files: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[st
         return None
 
     def named_mask(f: dict[str, Any]) -> bool:
-        return any(_MASK_NAME.search(str(f.get(k) or "")) for k in ("name", "title"))
+        return any(is_mask_name(str(f.get(k) or "")) for k in ("name", "title"))
 
     masks = [f for f in images if named_mask(f)]
     photos = [f for f in images if not named_mask(f)]

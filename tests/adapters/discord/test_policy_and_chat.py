@@ -157,6 +157,24 @@ async def test_vary_with_a_mask_recolours_only_what_the_mask_covers(wire: Wire) 
         assert changed_outside(png, photo_png, shade) < 0.02  # the stem and base were not in the mask
 
 
+async def test_a_mention_with_a_photo_and_its_mask_asks_for_colourways(wire: Wire) -> None:
+    """No LLM configured: a photo beside "this lamp in teal and coral" is recoloured, not ignored."""
+    photo_png, mask_png, shade = desk_lamp()
+    files = [wire.attachment("IMG_0311.png", photo_png), wire.attachment("IMG_0311_mask.png", mask_png)]
+    wire.message("can I see this lamp in teal and coral?", mention_bot=True, attachments=files)
+
+    def with_png(r: Any) -> bool:  # each colourway in its own message
+        return (r.is_channel_edit(CHANNEL_ID) or r.is_channel_send(CHANNEL_ID)) and any(iter_png_files(r))
+
+    done = await wire.wait_for(with_png, n=2)
+    pngs = {parameters_from_png(f.data)["prompt"]: f.data for r in done for f in iter_png_files(r)}
+    assert sorted(pngs) == ["a coral lamp", "a teal lamp"]  # the lamp: the product words of the request
+    for png in pngs.values():
+        assert changed_outside(png, photo_png, shade) < 0.02
+    r, g, b = inside_median(pngs["a teal lamp"], shade)
+    assert g > r + 40 and b > r + 40
+
+
 async def test_vary_refuses_a_file_that_is_not_an_image(wire: Wire) -> None:
     att = wire.attachment("notes.txt", b"hello", content_type="text/plain")
     iid, _ = wire.slash(
