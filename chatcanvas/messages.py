@@ -177,6 +177,7 @@ DISCORD_NO_TOKEN = (
 
 # ---- rewriter and agent (chatcanvas/bot/offline_rewriter.py, agent.py, tools/)
 REWRITE_VARIATIONS = "Making {n} images, one each: {items}."
+MIDJOURNEY_IGNORED = "Left out Midjourney parameters that Stable Diffusion and DALL-E have no use for: {params}."
 REWRITE_TOKENS_OVER = (
     "The prompt is about {n} tokens; Stable Diffusion reads only the first {limit}, so the words from "
     "“{tail}” on may be ignored. Shorten the request to keep every word."

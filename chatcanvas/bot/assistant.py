@@ -104,9 +104,7 @@ class Assistant:
         return "dalle" if self.settings.backend == "openai" else "sd"
 
     def native_size(self) -> int:
-        be = self.engine.backend()
-        size = getattr(be, "native_size", None)
-        return int(size()) if callable(size) else 1024
+        return _native_side(self.engine.backend())
 
     @property
     def max_variations(self) -> int:
@@ -261,12 +259,24 @@ class Assistant:
     async def generate(
         self, spec: ImageSpec, who: UserRef, where: Place, prompt_in: str = ""
     ) -> AsyncIterator[Event]:
-        """A spec from a form or slash-command options: no rewriting; over a limit it is refused, not bent."""
+        """A spec from a form or slash-command options: no rewriting (but Midjourney's ``--ar 16:9 --no
+        text`` at the end of the prompt are applied); over a limit it is refused, not bent."""
+        from chatcanvas.bot.midjourney_params import apply_params, split_params
+
+        prompt_in = prompt_in or spec.prompt
+        notes: list[str] = []
+        if split_params(spec.prompt).any:
+            try:  # the model's native side, for "--ar": its backend made off the event loop
+                be = await self.engine.ensure_backend(self.engine.backend_name(spec))
+            except ChatcanvasError as exc:
+                yield self._refused(exc, who, where, prompt_in)
+                return
+            spec, notes = apply_params(spec, self.settings.limits, _native_side(be))
         problems = self.settings.limits.problems(spec)
         if problems:
-            yield self._refused(SpecError(" ".join(problems)), who, where, prompt_in or spec.prompt)
+            yield self._refused(SpecError(" ".join(problems)), who, where, prompt_in)
             return
-        async for ev in self.run_specs([spec], who, where, [], prompt_in=prompt_in or spec.prompt):
+        async for ev in self.run_specs([spec], who, where, notes, prompt_in=prompt_in):
             yield ev
 
     async def run_specs(
@@ -490,6 +500,12 @@ class Assistant:
             return
         async for ev in self.run_specs(specs, who, where, prompt_in=", ".join(wanted)):
             yield ev
+
+
+def _native_side(backend: object) -> int:
+    """The side of a square image for the backend's model (512 for SD 1.5, 1024 for SDXL and DALL-E)."""
+    size = getattr(backend, "native_size", None)
+    return int(size()) if callable(size) else 1024
 
 
 def _photo_for_colourways(turn: ChatTurn) -> tuple[bytes, bytes | None] | None:

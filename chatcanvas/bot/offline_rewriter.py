@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from chatcanvas import messages as m
 from chatcanvas import prompts
+from chatcanvas.bot.midjourney_params import split_params
 from chatcanvas.bot.plan import Plan
 from chatcanvas.bot.request_reader import (
     _AFTER_LIST,
@@ -76,7 +77,8 @@ def compose(
             body += " Without " + ", ".join(negatives) + "."
         return body, "", notes
     phrases = [p.strip() for p in (preset.sd if preset else SD_QUALITY).split(",")]
-    negative = ", ".join([*negatives, preset.negative if preset else DEFAULT_NEGATIVE])
+    terms = [t.strip() for t in ", ".join([*negatives, preset.negative if preset else DEFAULT_NEGATIVE]).split(",")]
+    negative = ", ".join(dict.fromkeys(t for t in terms if t))  # "no text" and the preset's "text": once
     counter = count_tokens or rough_tokens
     prompt = ", ".join([subject, *phrases])
     while phrases and (counter(prompt) or rough_tokens(prompt)) > SD_TOKEN_LIMIT:
@@ -133,7 +135,14 @@ class OfflineRewriter:
             return self._edit(text, last, family)
         if not last and _ONLY_EDIT.match(text):
             return Plan(reply=m.REWRITE_NOTHING_TO_EDIT)
-        return self._new(read(text), family)
+        params = split_params(text)  # "--ar 16:9 --no text": in words the rules read ("16:9, no text")
+        words = params.as_words()
+        if params.repeat and not find_count(params.prompt):
+            words = f"{params.repeat} images of {words}"
+        plan = self._new(read(words), family)
+        if params.ignored:
+            plan.notes.append(m.MIDJOURNEY_IGNORED.format(params=", ".join(params.ignored)))
+        return plan
 
     # ------------------------------------------------------------ new requests
 

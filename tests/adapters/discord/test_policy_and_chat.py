@@ -175,6 +175,17 @@ async def test_a_mention_with_a_photo_and_its_mask_asks_for_colourways(wire: Wir
     assert g > r + 40 and b > r + 40
 
 
+async def test_imagine_reads_midjourney_parameters_at_the_end_of_the_prompt(wire: Wire) -> None:
+    _, token = wire.slash("imagine", {"prompt": "a lighthouse at dusk --ar 16:9 --no people, boats --seed 42 --v 6.1"})
+    (done,) = await wire.wait_for(final_edit(token))
+    (png,) = list(iter_png_files(done))
+    r = recipe_from_png(png.data)
+    assert r.prompt == "a lighthouse at dusk" and r.seed == 42
+    assert "people, boats" in r.negative_prompt and r.width > r.height
+    said = " ".join(x.content or "" for x in wire.fake.matching(lambda x: x.is_original_edit(token)))
+    assert "--v 6.1" in said  # the parameter left out is named
+
+
 async def test_vary_refuses_a_file_that_is_not_an_image(wire: Wire) -> None:
     att = wire.attachment("notes.txt", b"hello", content_type="text/plain")
     iid, _ = wire.slash(
