@@ -211,7 +211,12 @@ def find_variations(text: str, count: int | None) -> tuple[list[tuple[str, str]]
     if len(clauses) >= 2:
         runs = [(lead_runs(c), c) for c in clauses]
         if all(r and len(r[0].items) == 1 and r[0].items[0].kind == "colour" for r, _ in runs):
-            return [(c[r[0].start : r[0].end], c.strip()) for r, c in runs], []
+            # "a sofa in emerald velvet and one in mustard linen": the second is a sofa too
+            head = runs[0][1][: runs[0][0][0].lead].strip()
+            return [
+                (c[r[0].start : r[0].end], re.sub(r"^\s*(?:another\s+one|another|one)\b\s*", f"{head} ", c).strip())
+                for r, c in runs
+            ], []
     # 6. a list of colours, materials or times: "in navy, forest green and mustard yellow", "in cognac brown
     #    and in jet black", "red and blue mugs", "in leather or suede", "at morning, noon and night"
     #    (not "in silver and gold armor": one armor; not "in red and white stripes": one pattern)
@@ -251,6 +256,7 @@ def _listed_variations(text: str, count: int | None, rx: _Rx, named: bool = Fals
     for run in lead_runs(text):
         if named and not run.named:
             continue
+        run = _without_noun_adjective(text, run, rx)
         if (
             rx.list_not_variants.match(text, run.end)
             or _one_pattern(text, run, rx)
@@ -269,6 +275,20 @@ def _listed_variations(text: str, count: int | None, rx: _Rx, named: bool = Fals
             if len(items) >= 2:
                 return [(i, with_item(text, run, i)) for i in items]
     return []
+
+
+_SETTING_NOUN = re.compile(r"\s+(?:background|backdrop|surface|table|floor|wall|sky|light|lighting)s?\b", re.I)
+
+
+def _without_noun_adjective(text: str, run: Run, rx: _Rx) -> Run:
+    """ "in navy / forest green / #e07b39, white background": the list ends before the comma whose colour
+    describes the noun after it (the background), not one more sneaker."""
+    if len(run.items) < 3 or not _SETTING_NOUN.match(text, run.end):
+        return run
+    gap = text[run.items[-2].end : run.items[-1].start]
+    if "," in gap and not re.search(r"\b(?:and|or)\b", gap, re.I):
+        return Run(items=run.items[:-1], lead=run.lead, named=run.named)
+    return run
 
 
 def _spelled(item: str, phrase: Phrase) -> str:
@@ -412,6 +432,7 @@ def clean_subject(text: str) -> tuple[str, list[str]]:
     s = _OWNER.sub("", s)
     s = _DEICTIC.sub("", s.strip())
     s = re.sub(r"\bin\s+in\b", "in", s, flags=re.I)
+    s = re.sub(r"\s+but\s+(?=(?:in|into)\b)", " ", s, flags=re.I)  # "this hoodie but in maroon"
     s = re.sub(r"\s+([,.;:])", r"\1", s)
     s = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", s)
     s = re.sub(r"\s{2,}", " ", s).strip(" ,;:.-")

@@ -205,3 +205,25 @@ def test_heldout_like_requests_score_well() -> None:
     assert score.n >= 100
     for name in ("count", "variations", "aspect"):
         assert score.rate(name) >= 0.85, (name, score.rate(name), score.misses)
+
+
+@pytest.mark.parametrize(
+    ("text", "prompts"),
+    [
+        # a colour that belongs to the background after the list is not one more product
+        ("sneaker in navy / forest green / #e07b39, white background, product shot",
+         ["sneaker in navy, white background", "sneaker in forest green, white background",
+          "sneaker in #e07b39, white background"]),
+        # "one" stands for the product named first
+        ("a sofa in emerald velvet and one in mustard linen", ["a sofa in emerald velvet", "a sofa in mustard linen"]),
+        ("this hoodie but in heather grey and maroon", ["hoodie in heather grey", "hoodie in maroon"]),
+        # not lists of variations
+        ("a dress in red, blue, white lace", ["a dress in red, blue, white lace"]),
+        ("black and white photo of a street in paris", ["black and white photo of a street in paris"]),
+    ],
+)  # fmt: skip
+def test_lists_as_shops_type_them(text: str, prompts: list[str]) -> None:
+    got = [s.prompt for s in plan(text).specs]
+    assert len(got) == len(prompts)
+    for p, want in zip(got, prompts, strict=True):
+        assert p.startswith(want), (p, want)
