@@ -26,6 +26,7 @@ _MASK_NAME = re.compile(r"(?<![a-z])mask(?![a-z])", re.IGNORECASE)  # "mask.png"
 _ASK = re.compile(r"^\s*(variations?|variants?|colou?rs?|colou?rways?)\b\s*[:\-]?\s*", re.I)
 _SPLIT = re.compile(r"\s*(?:,|;|\n|/|\||\band\s+in\b|\bor\s+in\b|\band\b|\bor\b|\+)\s*", re.I)
 _IN = re.compile(r"^\s*in\s+", re.I)
+_SUBJECT_COLON = re.compile(r"^\s*(?P<subject>[a-z][\w'-]*(?:\s+[\w'-]+){0,3})\s*:\s*", re.I)
 # "this sneaker in", "can I see it in", "do you have the lamp in" (no list separator before the "in")
 _LEAD_IN = re.compile(r"^(?P<lead>(?:(?!\b(?:and|or)\b)[^,;:/|+\n])*?)\b(?:in|into)\s+(?=\S)", re.I)
 # "make it", "turn them", "change it to", "how about", "maybe", "also"
@@ -73,7 +74,10 @@ def parse_variation_request(text: str) -> VariationRequest:
     """'this canvas tote in navy, forest green and in sand please' -> (navy, forest green, sand; canvas tote)."""
     text = _ASK.sub("", text)
     subject = ""
-    lead = _LEAD_IN.match(text)
+    named = _SUBJECT_COLON.match(text)  # "canvas tote: navy, sand" (the chat page's hint)
+    if named and not asks_variations(named["subject"] + ":"):
+        subject, text = named["subject"].strip(), text[named.end() :]
+    lead = None if named else _LEAD_IN.match(text)
     if lead:
         words = re.findall(r"[a-z']+", lead["lead"].lower())
         if any(w in _POINTERS for w in words):

@@ -136,12 +136,21 @@ def split_count(count: int, max_n: int) -> list[int]:
     return [max_n] * full + ([rest] if rest else [])
 
 
+def prompt_with_negative(spec: ImageSpec) -> str:
+    """The Images API takes no negative prompt: what to leave out is said in words, not dropped
+    ("a lighthouse at dusk. Without people, boats."). The recipe keeps both as asked."""
+    negative = spec.negative_prompt.strip().strip(",. ")
+    if not negative:
+        return spec.prompt
+    return f"{spec.prompt.rstrip().rstrip('.')}. Without {negative}."
+
+
 def request_params(spec: ImageSpec, n: int, settings: Settings) -> dict[str, Any]:
     """The Images API arguments for ``n`` images of a resolved ``spec`` (the image files aside)."""
     model = spec.model or settings.openai_image_model
     rules = MODELS[model]
     size = f"{spec.width}x{spec.height}"
-    params: dict[str, Any] = {"model": model, "prompt": spec.prompt, "n": n, "size": size}
+    params: dict[str, Any] = {"model": model, "prompt": prompt_with_negative(spec), "n": n, "size": size}
     quality = check_quality(model, settings.openai_quality)
     if quality and rules.qualities:
         params["quality"] = quality

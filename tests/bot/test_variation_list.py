@@ -46,6 +46,7 @@ def test_typed_lists(text: str, expected: list[str]) -> None:
         ("how about mint green?", ["mint green"], ""),
         ("change it to burgundy", ["burgundy"], ""),
         ("Does it come in charcoal?", ["charcoal"], ""),
+        ("canvas tote: navy, sand and in olive", ["navy", "sand", "olive"], "canvas tote"),  # the page's hint
         # an "in" that is part of the variation stays in it
         ("navy in suede, tan in leather", ["navy in suede", "tan in leather"], ""),
     ],

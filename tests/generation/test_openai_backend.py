@@ -563,3 +563,13 @@ async def test_a_transparent_mask_is_taken_as_openai_style(tmp_path: Path, fake:
     with Image.open(io.BytesIO(files["mask"][1])) as sent:
         alpha = sent.getchannel("A")
         assert (alpha.getpixel((100, 500)), alpha.getpixel((900, 500))) == (255, 0)
+
+
+async def test_a_negative_prompt_is_said_in_words_not_dropped(tmp_path: Path, fake: FakeOpenAI) -> None:
+    fake.images_script.append(b64_reply(tiny_png(16, 16, (200, 120, 10))))
+    backend = OpenAIBackend(make_settings(tmp_path, fake))
+    spec = ImageSpec(prompt="a lighthouse at dusk", negative_prompt="people, boats")  # as `--no people, boats` gives
+    [img] = await backend.generate([spec])
+    [req] = fake.requests_to(GEN)
+    assert req.json["prompt"] == "a lighthouse at dusk. Without people, boats."
+    assert (img.recipe.prompt, img.recipe.negative_prompt) == ("a lighthouse at dusk", "people, boats")

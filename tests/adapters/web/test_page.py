@@ -111,6 +111,13 @@ async def test_drop_a_product_photo_and_list_colours(  # type: ignore[no-untyped
         await expect(card.locator("img.result")).to_have_count(2)
         prompts = await card.locator(".prompts li").all_inner_texts()
         assert prompts == ["a blue mug", "a green mug"]
+        # Typed as in any chat: the server reads it, as it reads Slack's and Discord's text
+        await page.set_input_files("#file", str(photo))
+        await page.fill("#prompt", "could I see this mug in teal and burnt orange please?")
+        await page.click("#send")
+        card = page.locator(".job").last
+        await expect(card).to_have_attribute("data-status", "done", timeout=WAIT_MS)
+        assert await card.locator(".prompts li").all_inner_texts() == ["a teal mug", "a burnt orange mug"]
         # Errors show as a clear message, not a crash: a GIF is refused.
         gif = tmp_path / "x.gif"
         from PIL import Image

@@ -229,36 +229,25 @@ async function post(url, body, label) {
     return setStatus(card, "Could not reach the server.");
   }
   if (!resp.ok) {
+    const why = await problemText(resp);  // read first: a failed card always shows why
     card.classList.add("failed");
     card.dataset.status = "failed";
-    return setStatus(card, await problemText(resp));
+    return setStatus(card, why);
   }
   follow(card, await resp.json());
 }
 
 // ------------------------------------------------------------------ composer
 
-function parseVariations(text) {
-  // "mug: navy, forest green" -> subject "mug", variations ["navy", "forest green"]
-  let subject = "";
-  let rest = text;
-  const colon = text.indexOf(":");
-  if (colon > 0) { subject = text.slice(0, colon).trim(); rest = text.slice(colon + 1); }
-  const variations = rest.split(/,|\band\b|\n/).map((s) => s.trim()).filter(Boolean);
-  return { subject, variations };
-}
-
 form.addEventListener("submit", (e) => {
   e.preventDefault();
   const text = promptEl.value.trim();
   if (photo) {
-    const { subject, variations } = parseVariations(text);
-    if (!variations.length) { promptEl.focus(); promptEl.placeholder = "List the colours, e.g. navy, forest green"; return; }
+    if (!text) { promptEl.focus(); promptEl.placeholder = "List the colours, e.g. navy, forest green"; return; }
     say("user", text, URL.createObjectURL(photo));
     const fd = new FormData();
     fd.append("image", photo, photo.name || "photo.png");
-    fd.append("variations", JSON.stringify(variations));
-    if (subject) fd.append("subject", subject);
+    fd.append("variations", text);  // read by the server, as every chat platform's text is
     fd.append("conversation", conversation);
     maskBlob().then((mask) => {
       if (mask) fd.append("mask", mask, "mask.png");
