@@ -1,4 +1,5 @@
-"""The recipe inside the PNG, and reading the ones AUTOMATIC1111 writes.
+"""The recipe inside the PNG, and reading the ones AUTOMATIC1111 writes (and ComfyUI's, as the same
+fields: :mod:`chatcanvas.generation.comfyui`).
 
 Written twice: as ``parameters`` in the text format AUTOMATIC1111 writes (so other SD tools read it),
 and as ``chatcanvas`` (the full recipe as JSON, so ``generate --from-png`` is exact).
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image, PngImagePlugin
 
-from chatcanvas.types import ImageSpec, Recipe
+from chatcanvas.types import MAX_SEED, ImageSpec, Recipe
 
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
@@ -180,7 +181,18 @@ def png_text(png: bytes) -> dict[str, str]:
 
 
 def parameters_from_png(png: bytes) -> dict[str, str]:
-    return parse_parameters(png_text(png).get("parameters", ""))
+    """A1111's infotext fields of a PNG (ComfyUI's graph read as the same fields)."""
+    return _infotext(png_text(png))
+
+
+def _infotext(text: dict[str, str]) -> dict[str, str]:
+    if "parameters" in text:
+        return parse_parameters(text["parameters"])
+    if "prompt" in text:  # ComfyUI's SaveImage
+        from chatcanvas.generation.comfyui import parameters_from_comfyui
+
+        return parameters_from_comfyui(text["prompt"])
+    return {}
 
 
 def recipe_from_png(png: bytes) -> Recipe:
@@ -188,7 +200,7 @@ def recipe_from_png(png: bytes) -> Recipe:
     text = png_text(png)
     if "chatcanvas" in text:
         return Recipe.model_validate_json(text["chatcanvas"])
-    p = parse_parameters(text.get("parameters", ""))
+    p = _infotext(text)
     if not p.get("prompt"):
         raise ValueError("this PNG carries no generation parameters")
     w, h = _size(p.get("Size", "")) or (512, 512)
@@ -283,7 +295,7 @@ def request_from_png(png: bytes) -> PngRequest:
         return PngRequest(
             spec=spec_fields_from_recipe(r), model=r.model, backend=r.backend, exact=True, recipe=r
         )
-    p = parse_parameters(text.get("parameters", ""))
+    p = _infotext(text)
     if not p.get("prompt"):
         raise ValueError("this PNG carries no generation parameters")
     spec: dict[str, Any] = {"prompt": p["prompt"], "negative_prompt": p.get("negative_prompt", "")}
@@ -291,7 +303,7 @@ def request_from_png(png: bytes) -> PngRequest:
     used = {"prompt", "negative_prompt", "Model", "Model hash"} | _INFORMATIONAL
 
     def take(key: str, conv: Any, name: str) -> None:
-        if key in p:
+        if key in p and key not in used:
             used.add(key)
             v = conv(p[key])
             if v is None:
@@ -301,8 +313,13 @@ def request_from_png(png: bytes) -> PngRequest:
 
     take("Steps", _int, "steps")
     take("CFG scale", _float, "guidance")
+    if "Seed" in p and (big := _int(p["Seed"])) is not None and big > MAX_SEED:  # ComfyUI's go to 2^64
+        used.add("Seed")
+        spec["seed"] = big % (MAX_SEED + 1)
+        skipped.append(f"Seed: {big} (over {MAX_SEED}: {spec['seed']} used)")
     take("Seed", _int, "seed")
     take("Style", lambda v: v or None, "style")
+    take("Batch size", _int, "count")  # ComfyUI's latent batch
     size = _size(p.get("Size", ""))
     if "Size" in p:
         used.add("Size")
