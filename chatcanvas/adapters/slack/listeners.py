@@ -260,17 +260,19 @@ class SlackBridge:
         events: AsyncIterator[Event]
         try:
             shared = photo_and_mask(event.get("files") or [])
+            in_dm = event.get("channel_type") == "im"  # answered in place: the DM is the conversation
             if shared:
                 photo, mask = shared
-                await self.threads.remember_file(
-                    channel, thread_ts, str(photo["id"]), str(mask["id"]) if mask else None
-                )
+                if thread_ts or in_dm:
+                    await self.threads.remember_file(
+                        channel, thread_ts, str(photo["id"]), str(mask["id"]) if mask else None
+                    )
                 if not text:
                     await out.ephemeral(m.NO_VARIATIONS)
                     return
                 events = await self._vary(client, photo, mask, text, who, where)
             elif (
-                thread_ts
+                (thread_ts or in_dm)
                 and asks_variations(text)
                 and (last := await self.threads.last_file(channel, thread_ts))
             ):

@@ -40,11 +40,13 @@ class Threads:
         return bool(rows)
 
     async def remember_file(self, channel: str, thread_ts: str, file_id: str, mask_id: str | None = None) -> None:
-        await self.join(channel, thread_ts)
+        """The photo (and mask) shared in a thread, or in a DM answered in place (``thread_ts`` "")."""
         await asyncio.to_thread(
             self.store.execute,
-            "UPDATE slack_threads SET last_file = ?, last_mask = ? WHERE channel = ? AND thread_ts = ?",
-            (file_id, mask_id, channel, thread_ts),
+            "INSERT INTO slack_threads (channel, thread_ts, at, last_file, last_mask) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (channel, thread_ts) DO UPDATE SET at = excluded.at, last_file = excluded.last_file,"
+            " last_mask = excluded.last_mask",
+            (channel, thread_ts, time.time(), file_id, mask_id),
         )
 
     async def last_file(self, channel: str, thread_ts: str) -> tuple[str, str | None] | None:

@@ -121,3 +121,27 @@ async def test_a_mask_shared_with_the_photo_recolours_only_what_it_covers(
     assert [c.params["file"] for c in slack_api.calls_to("files.info")] == [photo["id"], mask["id"]]
     png2 = slack_api.uploaded[slack_api.completed[2]["files"][0]["id"]]
     assert changed_outside(png2, photo_png, shade) < 0.02
+
+
+async def test_in_a_dm_the_next_variations_use_the_photo_shared_before(
+    slack_server: SlackServer, slack_api: FakeSlackAPI
+) -> None:
+    photo_png, mask_png, shade = desk_lamp()
+    photo = slack_api.add_file(photo_png, "lamp.jpg.png")
+    mask = slack_api.add_file(mask_png, "lamp_mask.png")
+    dm = message_event("this lamp in teal", channel="D1", channel_type="im", files=[photo, mask])
+    await slack_server.event(event_callback(dm))
+    await slack_api.wait_for("files.completeUploadExternal", within=300)
+    await slack_server.bridge.drain()
+
+    # a DM is answered in place, not in a thread: the next message there is the follow-up
+    again = message_event("colours: coral, sage", channel="D1", channel_type="im", ts="1700000700.000100")
+    await slack_server.event(event_callback(again))
+    await slack_api.wait_for("files.completeUploadExternal", 3, within=300)
+    await slack_server.bridge.drain()
+    assert [c.params["file"] for c in slack_api.calls_to("files.info")] == [photo["id"], mask["id"]]
+    for c in slack_api.completed[1:]:
+        png = slack_api.uploaded[c["files"][0]["id"]]
+        assert changed_outside(png, photo_png, shade) < 0.02
+    jobs = [j for j in slack_server.ctx.engine.jobs() if j.prompt_in == "coral, sage"]
+    assert len(jobs) == 2
