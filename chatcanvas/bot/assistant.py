@@ -243,6 +243,11 @@ class Assistant:
                 async for ev in self.vary_product(photo, turn.text, turn.who, turn.where, mask=mask):
                     yield ev
                 return
+            again = await self._colourway_follow_up(turn)
+            if again:  # "now in coral" after colourways: the same photo and mask, recoloured again
+                async for ev in self.run_specs(again, turn.who, turn.where, prompt_in=turn.text):
+                    yield ev
+                return
             plan = await self.plan(turn)
             if plan.reply:
                 yield Text(text=plan.reply)
@@ -255,6 +260,16 @@ class Assistant:
         except Exception:
             log.exception("turn failed")
             yield Failed(reason=m.INTERNAL_ERROR)
+
+    async def _colourway_follow_up(self, turn: ChatTurn) -> list[ImageSpec] | None:
+        from chatcanvas.bot.colourway_follow_up import colourway_follow_up, is_colourway_set
+        from chatcanvas.store.db import read_image_ref
+
+        last = self.memory.last(turn.conversation) if self.memory else None
+        if not last or not is_colourway_set(last) or not last[0].init_image:
+            return None
+        photo = await asyncio.to_thread(read_image_ref, self.settings.images_dir, last[0].init_image)
+        return colourway_follow_up(turn.text, last, self.settings, photo)
 
     async def generate(
         self, spec: ImageSpec, who: UserRef, where: Place, prompt_in: str = ""

@@ -174,6 +174,16 @@ async def test_a_mention_with_a_photo_and_its_mask_asks_for_colourways(wire: Wir
     r, g, b = inside_median(pngs["a teal lamp"], shade)
     assert g > r + 40 and b > r + 40
 
+    # "now in burnt orange": the same photo and mask again, in the new colour
+    before = len(wire.requests)
+    wire.message("ok now in burnt orange", mention_bot=True)
+    (again,) = await wire.wait_for(lambda r: with_png(r) and wire.requests.index(r) >= before)
+    (png,) = list(iter_png_files(again))
+    assert parameters_from_png(png.data)["prompt"] == "a burnt orange lamp"
+    r, g, b = inside_median(png.data, shade)
+    assert r > g + 40 > b + 40  # orange, not the teal of before
+    assert changed_outside(png.data, photo_png, shade) < 0.02
+
 
 async def test_imagine_reads_midjourney_parameters_at_the_end_of_the_prompt(wire: Wire) -> None:
     _, token = wire.slash("imagine", {"prompt": "a lighthouse at dusk --ar 16:9 --no people, boats --seed 42 --v 6.1"})
