@@ -268,7 +268,10 @@ class Assistant:
         last = self.memory.last(turn.conversation) if self.memory else None
         if not last or not is_colourway_set(last) or not last[0].init_image:
             return None
-        photo = await asyncio.to_thread(read_image_ref, self.settings.images_dir, last[0].init_image)
+        try:
+            photo = await asyncio.to_thread(read_image_ref, self.settings.images_dir, last[0].init_image)
+        except ChatcanvasError:  # the photo is gone (retention): the message is read as a new request
+            return None
         return colourway_follow_up(turn.text, last, self.settings, photo)
 
     async def generate(
