@@ -528,14 +528,14 @@ def _native_side(backend: object) -> int:
 
 def _photo_for_colourways(turn: ChatTurn) -> tuple[bytes, bytes | None] | None:
     """The product photo (and its mask, the image named "mask") of a turn that asks for colourways."""
-    from chatcanvas.bot.variation_list import is_mask_name, reads_as_colourways
+    from chatcanvas.bot.variation_list import pick_photo_and_mask, reads_as_colourways
 
     images = [a for a in turn.attachments if a.content_type.startswith("image/")]
-    photos = [a for a in images if not is_mask_name(a.filename)] or images[:1]
-    if not photos or not reads_as_colourways(turn.text):
+    picked = pick_photo_and_mask(images, lambda a: (a.filename,))
+    if picked is None or not reads_as_colourways(turn.text):
         return None
-    masks = [a for a in images if a is not photos[0] and is_mask_name(a.filename)]
-    return photos[0].data, (masks[0].data if masks else None)
+    photo, mask = picked
+    return photo.data, (mask.data if mask else None)
 
 
 def split_variations(variations: str | Sequence[str]) -> list[str]:

@@ -10,13 +10,16 @@ product words ("sneaker") come back as the subject, for the prompt of a material
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "VariationRequest",
     "asks_variations",
     "is_mask_name",
     "parse_variation_list",
+    "pick_photo_and_mask",
     "parse_variation_request",
     "reads_as_colourways",
 ]
@@ -113,3 +116,21 @@ def reads_as_colourways(text: str) -> bool:
 def is_mask_name(name: str) -> bool:
     """Is this shared file, by its name or title, the mask of the photo beside it (white = the product)?"""
     return bool(_MASK_NAME.search(name))
+
+
+T = TypeVar("T")
+
+
+def pick_photo_and_mask(images: Sequence[T], names: Callable[[T], Iterable[str]]) -> tuple[T, T | None] | None:
+    """The product photo among images shared together, and its mask: another one whose name (any of
+    ``names(image)``: a file name, a title) says "mask". One image named "mask" is the photo all the
+    same. None when there is no image."""
+
+    def named_mask(image: T) -> bool:
+        return any(is_mask_name(n) for n in names(image))
+
+    photos = [i for i in images if not named_mask(i)] or list(images[:1])
+    if not photos:
+        return None
+    masks = [i for i in images if i is not photos[0] and named_mask(i)]
+    return photos[0], (masks[0] if masks else None)

@@ -10,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from chatcanvas import messages as m
 from chatcanvas.adapters.slack.blocks import clip, result_comment
-from chatcanvas.bot.variation_list import is_mask_name
+from chatcanvas.bot.variation_list import pick_photo_and_mask
 from chatcanvas.errors import InputImageError
 from chatcanvas.types import GeneratedImage
 
@@ -22,21 +22,10 @@ def is_image(file: dict[str, Any]) -> bool:
 
 
 def photo_and_mask(files: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
-    """The product photo among the images shared with a message, and its mask: the other image whose
-    name or title says "mask" (white = the product), as with Discord's ``mask`` option and the web
-    page's brush. None when no image was shared."""
+    """The product photo among the images shared with a message, and its mask (the image whose name
+    or title says "mask"), by the core's rule; None when no image was shared."""
     images = [f for f in files if is_image(f)]
-    if not images:
-        return None
-
-    def named_mask(f: dict[str, Any]) -> bool:
-        return any(is_mask_name(str(f.get(k) or "")) for k in ("name", "title"))
-
-    masks = [f for f in images if named_mask(f)]
-    photos = [f for f in images if not named_mask(f)]
-    if not photos:  # one image, named "mask": it is the photo all the same
-        return images[0], None
-    return photos[0], (masks[0] if masks else None)
+    return pick_photo_and_mask(images, lambda f: (str(f.get("name") or ""), str(f.get("title") or "")))
 
 
 def _may_send_token(url: str, api_url: str) -> bool:
