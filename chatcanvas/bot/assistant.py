@@ -262,17 +262,18 @@ class Assistant:
             yield Failed(reason=m.INTERNAL_ERROR)
 
     async def _colourway_follow_up(self, turn: ChatTurn) -> list[ImageSpec] | None:
-        from chatcanvas.bot.colourway_follow_up import colourway_follow_up, is_colourway_set
+        from chatcanvas.bot.colourway_follow_up import follow_up_colours, follow_up_specs
         from chatcanvas.store.db import read_image_ref
 
         last = self.memory.last(turn.conversation) if self.memory else None
-        if not last or not is_colourway_set(last) or not last[0].init_image:
-            return None
+        colours = follow_up_colours(turn.text, last)
+        if not colours or not last or not last[0].init_image:
+            return None  # the photo is read only for a follow-up that asks colours
         try:
             photo = await asyncio.to_thread(read_image_ref, self.settings.images_dir, last[0].init_image)
         except ChatcanvasError:  # the photo is gone (retention): the message is read as a new request
             return None
-        return colourway_follow_up(turn.text, last, self.settings, photo)
+        return follow_up_specs(colours, last, self.settings, photo)
 
     async def generate(
         self, spec: ImageSpec, who: UserRef, where: Place, prompt_in: str = ""

@@ -16,9 +16,10 @@ from chatcanvas.types import ImageSpec
 if TYPE_CHECKING:
     from chatcanvas.config import Settings
 
-__all__ = ["colourway_follow_up", "is_colourway_set"]
+__all__ = ["follow_up_colours", "follow_up_specs"]
 
-_LEAD = re.compile(r"^\s*(?:ok(?:ay)?|great|nice|cool|thanks|and|now|next|then)\b[,!.\s]*", re.I)
+# "ok", "now", "and then": words before the colours of a follow-up
+_LEAD = re.compile(r"^\s*(?:(?:ok(?:ay)?|great|nice|cool|thanks|and|now|next|then)\b[,!.\s]*)+", re.I)
 
 
 def _subject(spec: ImageSpec) -> str:
@@ -33,31 +34,27 @@ def _subject(spec: ImageSpec) -> str:
     return text.strip(" ,") or "product"
 
 
-def is_colourway_set(last: list[ImageSpec] | None) -> bool:
-    return bool(last) and all(s.colourway and s.init_image and s.mask_image for s in last or [])
-
-
-def colourway_follow_up(
-    text: str, last: list[ImageSpec] | None, settings: Settings, photo: bytes | None = None
-) -> list[ImageSpec] | None:
-    """The specs for a colour follow-up of the last colourways, or None when it is not one.
+def follow_up_colours(text: str, last: list[ImageSpec] | None) -> list[str] | None:
+    """The colours a follow-up of the last colourways asks for, or None when it is not one.
 
     ``last``: the conversation's last specs; only colourways (a photo and a mask by store id) qualify.
-    ``photo``: the photo's bytes, for the size of a material pass (a colour alone needs none).
     """
-    from chatcanvas.generation.variations import variation_specs
-
-    if not last or not is_colourway_set(last):
+    if not last or not all(s.colourway and s.init_image and s.mask_image for s in last):
         return None
     words = _LEAD.sub("", text)
-    for _ in range(2):
-        words = _LEAD.sub("", words)
-    if not reads_as_colourways(words):
-        return None
-    wanted = parse_variation_request(words).variations
+    return parse_variation_request(words).variations if reads_as_colourways(words) else None
+
+
+def follow_up_specs(
+    colours: list[str], last: list[ImageSpec], settings: Settings, photo: bytes | None = None
+) -> list[ImageSpec]:
+    """The same photo and mask as ``last`` in ``colours``; ``photo``: its bytes, for the size of a
+    material pass (a colour alone needs none)."""
+    from chatcanvas.generation.variations import variation_specs
+
     first = last[0]
-    assert first.init_image and first.mask_image  # checked above
+    assert first.init_image and first.mask_image  # follow_up_colours checked it
     size = Image.open(io.BytesIO(photo)).size if photo else None
     return variation_specs(
-        first.init_image, first.mask_image, wanted, _subject(first), settings, size=size, seed=first.seed
+        first.init_image, first.mask_image, colours, _subject(first), settings, size=size, seed=first.seed
     )

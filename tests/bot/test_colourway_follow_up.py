@@ -6,11 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from chatcanvas.bot.colourway_follow_up import colourway_follow_up
+from chatcanvas.bot.colourway_follow_up import follow_up_colours, follow_up_specs
 from chatcanvas.config import Settings
 from chatcanvas.types import Colourway, ImageSpec
 
 PHOTO, MASK = "u" + "1" * 31, "u" + "2" * 31
+
+
+def colourway_follow_up(text: str, last: list[ImageSpec], settings: Settings) -> list[ImageSpec] | None:
+    colours = follow_up_colours(text, last)
+    return follow_up_specs(colours, last, settings) if colours else None
 
 
 def teal_lamp() -> list[ImageSpec]:
