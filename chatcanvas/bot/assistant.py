@@ -284,13 +284,14 @@ class Assistant:
 
         prompt_in = prompt_in or spec.prompt
         notes: list[str] = []
-        if split_params(spec.prompt).any:
+        params = split_params(spec.prompt)
+        if params.any:
             try:  # the model's native side, for "--ar": its backend made off the event loop
                 be = await self.engine.ensure_backend(self.engine.backend_name(spec))
             except ChatcanvasError as exc:
                 yield self._refused(exc, who, where, prompt_in)
                 return
-            spec, notes = apply_params(spec, self.settings.limits, _native_side(be))
+            spec, notes = apply_params(spec, params, self.settings.limits, _native_side(be))
         problems = self.settings.limits.problems(spec)
         if problems:
             yield self._refused(SpecError(" ".join(problems)), who, where, prompt_in)
@@ -496,11 +497,14 @@ class Assistant:
             if early is not None:
                 yield early
                 return
-            wanted = split_variations(variations)
-            if isinstance(variations, str) and not subject:  # "this sneaker in navy, …": the sneaker
+            if isinstance(variations, str):  # typed: "this sneaker in navy, …" names the sneaker too
                 from chatcanvas.bot.variation_list import parse_variation_request
+                from chatcanvas.generation.variations import clean_variations
 
-                subject = parse_variation_request(variations).subject
+                typed = parse_variation_request(variations)
+                wanted, subject = clean_variations(typed.variations), subject or typed.subject
+            else:
+                wanted = split_variations(variations)
             photo = load_upload(image, self.settings)
             mask_img = load_upload(mask, self.settings) if mask else None
             specs = prepare_variations(

@@ -102,11 +102,12 @@ def split_params(text: str) -> MidjourneyParams:
     return out
 
 
-def apply_params(spec: ImageSpec, limits: Limits, native: int) -> tuple[ImageSpec, list[str]]:
-    """A spec whose prompt ends in Midjourney parameters, with them applied: the shape (over the form's
-    aspect: it is the more specific ask), the negative prompt, the seed and the count where the form
-    left them unset; plus a note naming the parameters left out."""
-    got = split_params(spec.prompt)
+def apply_params(
+    spec: ImageSpec, got: MidjourneyParams, limits: Limits, native: int
+) -> tuple[ImageSpec, list[str]]:
+    """``spec`` with the Midjourney parameters its prompt ended in (``got``: :func:`split_params` of it)
+    applied: the shape (over the form's aspect: it is the more specific ask), the negative prompt, the
+    seed and the count where the form left them unset; plus a note naming the parameters left out."""
     if not got.any:
         return spec, []
     upd: dict[str, object] = {"prompt": got.prompt or spec.prompt}

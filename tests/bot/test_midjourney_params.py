@@ -36,13 +36,13 @@ def test_what_is_read_from_the_end_of_a_prompt(
 def test_a_form_prompt_gets_its_shape_negatives_and_seed() -> None:
     spec = ImageSpec(prompt="a lighthouse at dusk --ar 16:9 --no people, boats --seed 42 --r 2 --v 6.1",
                      negative_prompt="blurry")  # fmt: skip
-    out, notes = apply_params(spec, Limits(), native=512)
+    out, notes = apply_params(spec, split_params(spec.prompt), Limits(), native=512)
     assert out.prompt == "a lighthouse at dusk" and out.negative_prompt == "blurry, people, boats"
     assert out.seed == 42 and out.count == 2
     assert out.width and out.height and abs(out.width / out.height - 16 / 9) < 0.05
     assert notes and "--v 6.1" in notes[0]
     plain = ImageSpec(prompt="a lighthouse at dusk", width=640, height=512)
-    assert apply_params(plain, Limits(), native=512) == (plain, [])
+    assert apply_params(plain, split_params(plain.prompt), Limits(), native=512) == (plain, [])
 
 
 def test_the_offline_rules_read_them_as_words() -> None:
