@@ -69,19 +69,22 @@ def _node(graph: Graph, v: Any) -> dict[str, Any] | None:
     return graph.get(str(v[0])) if _is_link(v) else None
 
 
-def _text(graph: Graph, v: Any, depth: int = 0) -> str | None:
-    """The text a conditioning input was encoded from (through a string node, if one feeds it)."""
-    if isinstance(v, str):
-        return v
-    node = _node(graph, v)
-    if node is None or depth > 8:
+def _text(graph: Graph, v: Any) -> str | None:
+    """The text a conditioning input was encoded from (its text encoder found through ControlNet and
+    similar nodes; the text itself perhaps fed by a string node)."""
+    encoder = _encoder(graph, v)
+    if encoder is None:
         return None
-    inputs = node.get("inputs", {})
-    for key in ("text", "text_g", "string", "value", "conditioning", "conditioning_to"):
-        if key in inputs:
-            got = _text(graph, inputs[key], depth + 1)
-            if got is not None:
-                return got
+    inputs = encoder.get("inputs", {})
+    value = inputs.get("text", inputs.get("text_g"))
+    for _ in range(8):  # a primitive or string node in between
+        if isinstance(value, str):
+            return value
+        node = _node(graph, value)
+        if node is None:
+            return None
+        inputs = node.get("inputs", {})
+        value = next((inputs[k] for k in ("string", "value", "text") if k in inputs), None)
     return None
 
 

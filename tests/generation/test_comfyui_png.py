@@ -119,3 +119,10 @@ def test_generate_from_a_comfyui_png(tmp_path: Path, tiny_model_dir: Path) -> No
     params = parameters_from_png((tmp_path / "ours.png").read_bytes())
     assert (params["Sampler"], params["Schedule type"], params["Seed"], params["Size"]) == ("DPM++ 2M", "Karras", "777", "32x48")
     assert params["prompt"].startswith("beautiful scenery nature glass bottle")
+
+
+def test_a_prompt_fed_by_a_string_node() -> None:
+    graph = json.loads(json.dumps(DEFAULT))
+    graph["6"]["inputs"]["text"] = ["40", 0]
+    graph["40"] = {"class_type": "PrimitiveStringMultiline", "inputs": {"value": "a glass teapot, morning light"}}
+    assert parameters_from_png(comfy_png(graph))["prompt"] == "a glass teapot, morning light"
