@@ -20,13 +20,18 @@ def product_png() -> bytes:
     return buf.getvalue()
 
 
+async def our_thread(slack_server: SlackServer, slack_api: FakeSlackAPI, prompt: str) -> str:
+    """A thread the bot answered in (its first image uploaded there): replies in it are ours."""
+    await slack_server.command(slash_command(prompt))
+    await slack_api.wait_for("files.completeUploadExternal", within=180)
+    await slack_server.bridge.drain()
+    return str(slack_api.completed[0]["thread_ts"])
+
+
 async def test_photo_shared_in_thread_gives_one_image_per_variation(
     slack_server: SlackServer, slack_api: FakeSlackAPI
 ) -> None:
-    await slack_server.command(slash_command("a red mug"))
-    await slack_api.wait_for("files.completeUploadExternal", within=180)
-    await slack_server.bridge.drain()
-    thread_ts = slack_api.completed[0]["thread_ts"]
+    thread_ts = await our_thread(slack_server, slack_api, "a red mug")
 
     shared = slack_api.add_file(product_png(), "red-mug.png")
     reply = message_event("variations: navy, forest green", thread_ts=thread_ts, ts="1700000400.000100",
@@ -58,10 +63,7 @@ async def test_photo_shared_in_thread_gives_one_image_per_variation(
 async def test_a_plain_reply_in_our_thread_continues_the_conversation(
     slack_server: SlackServer, slack_api: FakeSlackAPI
 ) -> None:
-    await slack_server.command(slash_command("a red mug"))
-    await slack_api.wait_for("files.completeUploadExternal", within=180)
-    await slack_server.bridge.drain()
-    thread_ts = slack_api.completed[0]["thread_ts"]
+    thread_ts = await our_thread(slack_server, slack_api, "a red mug")
     # a reply elsewhere (not our thread) is left alone for the host app
     await slack_server.event(event_callback(message_event("make it blue", thread_ts="1600000000.000001")))
     await slack_server.event(event_callback(message_event("make it blue", thread_ts=thread_ts)))
@@ -93,10 +95,7 @@ async def test_oversized_shared_file_is_refused_without_downloading(
 async def test_a_mask_shared_with_the_photo_recolours_only_what_it_covers(
     slack_server: SlackServer, slack_api: FakeSlackAPI
 ) -> None:
-    await slack_server.command(slash_command("a desk lamp"))
-    await slack_api.wait_for("files.completeUploadExternal", within=180)
-    await slack_server.bridge.drain()
-    thread_ts = slack_api.completed[0]["thread_ts"]
+    thread_ts = await our_thread(slack_server, slack_api, "a desk lamp")
 
     photo_png, mask_png, shade = desk_lamp()
     photo = slack_api.add_file(photo_png, "IMG_2041.png")
